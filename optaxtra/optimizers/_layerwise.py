@@ -1,0 +1,137 @@
+"""Layer-wise adaptive optimizers: LAMB and LARS."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import optax
+
+from .._hyperparams import ScalarOrSchedule
+from ..transforms._adam import scale_by_adam
+from ..transforms._learning_rate import scale_by_learning_rate
+from ..transforms._masking import Mask
+from ..transforms._trust_ratio import trust_ratio
+from ..transforms._weight_decay import add_decayed_weights
+from ._chain import unless_zero
+
+__all__ = ["lamb", "lars"]
+
+
+def lamb(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-6,
+    eps_root: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: Mask | None = None,
+    *,
+    layer_adaptation_mask: Mask | None = None,
+    max_weight_norm: float | None = None,
+    max_ratio: float | None = None,
+    eps_placement: Literal["corrected", "uncorrected"] = "corrected",
+    bias_correction: bool = True,
+    mu_dtype: Any = None,
+) -> optax.GradientTransformation:
+    r"""LAMB: Adam's direction plus decay, scaled per layer by ``||p|| / ||u||``.
+
+    .. math::
+      u_t = \hat m_t / (\sqrt{\hat v_t} + \epsilon) + \lambda p,\qquad
+      p \leftarrow p - \eta_t \frac{\|p\|}{\|u_t\|} u_t
+
+    Defaults follow the LAMB paper's Algorithm 2 and optax: no clamp, ratio 1
+    where a norm is zero, ``eps`` after the bias correction. torch-optimizer's
+    ``Lamb`` is ``max_weight_norm=10, bias_correction=False,
+    eps_placement="uncorrected"`` (its default ``debias=False``); fastai's caps
+    the ratio (``max_ratio=10``). TF-Addons' separate exclusion lists are
+    ``mask`` (decay) and ``layer_adaptation_mask`` (trust ratio).
+
+    Args:
+      learning_rate: ``eta``, a number, array or schedule.
+      b1: first-moment decay in [0, 1).
+      b2: second-moment decay in [0, 1).
+      eps: added to the denominator.
+      eps_root: added to ``v_hat`` under the square root.
+      weight_decay: ``lambda`` >= 0, added to the direction before the ratio.
+      mask: which params decay.
+      layer_adaptation_mask: which layers get the trust ratio.
+      max_weight_norm: clamp of ``||p||`` (torch-optimizer: 10).
+      max_ratio: cap of the ratio (fastai: 10).
+      eps_placement: ``"corrected"`` or ``"uncorrected"``.
+      bias_correction: whether to bias-correct the moments.
+      mu_dtype: storage dtype of the moments.
+
+    Returns:
+      An ``optax.GradientTransformation``.
+
+    References:
+      You et al., "Large Batch Optimization for Deep Learning: Training BERT in
+      76 minutes", ICLR 2020. https://arxiv.org/abs/1904.00962
+    """
+    return optax.chain(
+        scale_by_adam(
+            b1, b2, eps, eps_root, eps_placement=eps_placement,
+            bias_correction=bias_correction, mu_dtype=mu_dtype,
+        ),
+        unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
+        trust_ratio(max_weight_norm=max_weight_norm, max_ratio=max_ratio, mask=layer_adaptation_mask),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def lars(
+    learning_rate: ScalarOrSchedule,
+    weight_decay: float = 0.0,
+    trust_coefficient: float = 1e-3,
+    eps: float = 0.0,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    mask: Mask | None = None,
+    *,
+    layer_adaptation_mask: Mask | None = None,
+    separate_norms: bool = False,
+) -> optax.GradientTransformation:
+    r"""LARS: momentum SGD with a per-layer trust ratio.
+
+    .. math::
+      u_t = \eta_{tc} \frac{\|p\|}{\|g + \lambda p\| + \epsilon} (g + \lambda p),\qquad
+      b_t = \mu b_{t-1} + \eta_t u_t,\qquad p \leftarrow p - b_t
+
+    Defaults follow optax's ``lars`` (the momentum accumulates LR-scaled
+    updates; ``trust_coefficient=1e-3`` as the paper's ``eta``).
+    ``separate_norms=True`` uses the LARS paper's (and torch-optimizer's)
+    denominator ``||g|| + lambda ||p|| + eps``.
+
+    Args:
+      learning_rate: a number, array or schedule.
+      weight_decay: ``lambda`` >= 0.
+      trust_coefficient: the LARS ``eta`` > 0.
+      eps: added to the denominator.
+      momentum: ``mu`` in [0, 1).
+      nesterov: Nesterov momentum.
+      mask: which params decay.
+      layer_adaptation_mask: which layers get the trust ratio.
+      separate_norms: the paper's ``||g|| + lambda ||p||`` denominator.
+
+    Returns:
+      An ``optax.GradientTransformation``.
+
+    References:
+      You, Gitman & Ginsburg, "Large Batch Training of Convolutional Networks",
+      2017. https://arxiv.org/abs/1708.03888
+    """
+    if separate_norms:
+        scaled = trust_ratio(
+            trust_coefficient, eps, separate_weight_decay=weight_decay,
+            mask=layer_adaptation_mask, weight_decay_mask=mask,
+        )
+    else:
+        scaled = optax.chain(
+            unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
+            trust_ratio(trust_coefficient, eps, mask=layer_adaptation_mask),
+        )
+    return optax.chain(
+        scaled,
+        scale_by_learning_rate(learning_rate),
+        optax.trace(momentum, nesterov) if momentum else optax.identity(),
+    )

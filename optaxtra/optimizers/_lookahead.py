@@ -1,0 +1,34 @@
+"""Lookahead around any optimizer."""
+
+from __future__ import annotations
+
+import optax
+
+from ..transforms._lookahead import lookahead_state
+
+__all__ = ["lookahead"]
+
+
+def lookahead(
+    inner: optax.GradientTransformation, sync_period: int = 5, slow_step_size: float = 0.5
+) -> optax.GradientTransformation:
+    r"""Lookahead (Zhang et al. 2019) around ``inner``, with plain params.
+
+    The optimizer's name for ``lookahead_state(inner, sync_period,
+    slow_step_size)``: ``k = 5`` fast steps, then the slow weights move
+    ``alpha = 0.5`` of the way to the fast ones and the fast weights reset to
+    them. The paper's Algorithm 1 semantics; see ``lookahead_state``.
+
+    Args:
+      inner: the fast optimizer, e.g. ``optaxtra.adam(1e-3)``.
+      sync_period: ``k``, an integer >= 1.
+      slow_step_size: ``alpha`` in (0, 1].
+
+    Returns:
+      An ``optax.GradientTransformation``.
+
+    References:
+      Zhang, Lucas, Hinton & Ba, "Lookahead Optimizer: k steps forward, 1 step
+      back", NeurIPS 2019. https://arxiv.org/abs/1907.08610
+    """
+    return lookahead_state(inner, sync_period, slow_step_size)

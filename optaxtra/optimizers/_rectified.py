@@ -1,0 +1,169 @@
+"""The rectified family: RAdam, Ranger (Lookahead of RAdam) and Ralamb (RAdam with LAMB's trust ratio)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import optax
+
+from .._hyperparams import ScalarOrSchedule
+from ..transforms._learning_rate import scale_by_learning_rate
+from ..transforms._lookahead import lookahead_state
+from ..transforms._masking import Mask
+from ..transforms._rectifier import scale_by_radam_rectifier
+from ..transforms._trust_ratio import trust_ratio
+from ..transforms._weight_decay import add_decayed_weights, decoupled_weight_decay
+from ._chain import unless_zero
+
+__all__ = ["radam", "ranger", "ralamb"]
+
+
+def radam(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: Mask | None = None,
+    *,
+    threshold: float = 5.0,
+    threshold_comparison: Literal[">", ">="] = ">",
+    degenerated_to_sgd: bool = True,
+    eps_placement: Literal["corrected", "uncorrected"] = "uncorrected",
+    mu_dtype: Any = None,
+) -> optax.GradientTransformation:
+    r"""RAdam: Adam whose adaptive learning rate is rectified while its variance is intractable.
+
+    .. math::
+      p \leftarrow p - \eta_t \begin{cases}
+        r_t\, \hat m_t / (\sqrt{\hat v_t} + \epsilon) & \rho_t > 5 \\
+        \hat m_t & \text{otherwise} \end{cases} - \eta_t \lambda p
+
+    Defaults match PyTorch ``RAdam(decoupled_weight_decay=True)``: threshold
+    ``rho_t > 5``, momentum SGD while intractable, eps added to ``sqrt(v)``
+    before the bias correction, decoupled decay multiplied by the LR (PyTorch's
+    default ``decoupled_weight_decay=False`` is L2; get it by chaining
+    ``add_decayed_weights`` before ``scale_by_radam_rectifier``). See
+    ``scale_by_radam_rectifier`` for every convention.
+
+    Args:
+      learning_rate: ``eta``, a number, array or schedule.
+      b1: first-moment decay in [0, 1).
+      b2: second-moment decay in [0, 1).
+      eps: added to the denominator.
+      eps_root: added to ``v_hat`` under the square root.
+      weight_decay: decoupled decay ``lambda`` >= 0, multiplied by the LR.
+      mask: which params decay.
+      threshold: ``rho_t`` threshold, >= 4.
+      threshold_comparison: ``">"`` or ``">="``.
+      degenerated_to_sgd: momentum SGD (True) or no step (False) while intractable.
+      eps_placement: ``"uncorrected"`` or ``"corrected"``.
+      mu_dtype: storage dtype of the moments.
+
+    Returns:
+      An ``optax.GradientTransformation``.
+
+    References:
+      Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond",
+      ICLR 2020. https://arxiv.org/abs/1908.03265
+    """
+    return optax.chain(
+        scale_by_radam_rectifier(
+            b1, b2, eps, eps_root, threshold=threshold, threshold_comparison=threshold_comparison,
+            degenerated_to_sgd=degenerated_to_sgd, eps_placement=eps_placement, mu_dtype=mu_dtype,
+        ),
+        scale_by_learning_rate(learning_rate),
+        unless_zero(weight_decay, lambda: decoupled_weight_decay(weight_decay, learning_rate, mask=mask)),
+    )
+
+
+def ranger(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: ScalarOrSchedule = 0.95,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-5,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: Mask | None = None,
+    sync_period: int = 6,
+    slow_step_size: float = 0.5,
+    *,
+    threshold: float = 5.0,
+) -> optax.GradientTransformation:
+    r"""Ranger: Lookahead around RAdam, with pytorch_ranger 0.1.1's defaults.
+
+    ``lookahead_state(radam(...), sync_period, slow_step_size)``: RAdam steps
+    the fast weights; every ``sync_period`` steps the slow weights move
+    ``slow_step_size`` of the way to them and the fast weights reset there.
+    Defaults: ``b1=0.95``, ``eps=1e-5``, ``k=6``, ``alpha=0.5``, threshold
+    ``rho_t > 5``, eps added to ``sqrt(v)`` before bias correction, decoupled
+    decay multiplied by the LR (as pytorch_ranger, in both RAdam branches).
+
+    Args:
+      learning_rate: ``eta``, a number, array or schedule.
+      b1: first-moment decay in [0, 1).
+      b2: second-moment decay in [0, 1).
+      eps: added to the denominator.
+      weight_decay: decoupled decay >= 0, multiplied by the LR.
+      mask: which params decay.
+      sync_period: Lookahead's ``k``.
+      slow_step_size: Lookahead's ``alpha`` in (0, 1].
+      threshold: RAdam's ``rho_t`` threshold.
+
+    Returns:
+      An ``optax.GradientTransformation`` whose state holds the slow weights
+      (read them with ``optaxtra.slow_params``).
+
+    References:
+      Wright, "Ranger: a synergistic optimizer", 2019.
+      https://github.com/lessw2020/Ranger-Deep-Learning-Optimizer
+
+      Liu et al. 2019 (RAdam), https://arxiv.org/abs/1908.03265; Zhang et al.
+      2019 (Lookahead), https://arxiv.org/abs/1907.08610
+    """
+    inner = radam(learning_rate, b1, b2, eps, weight_decay=weight_decay, mask=mask, threshold=threshold)
+    return lookahead_state(inner, sync_period, slow_step_size)
+
+
+def ralamb(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-6,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: Mask | None = None,
+    *,
+    layer_adaptation_mask: Mask | None = None,
+    threshold: float = 5.0,
+    max_ratio: float | None = None,
+) -> optax.GradientTransformation:
+    r"""Ralamb: RAdam's rectified direction, plus decay, scaled by LAMB's trust ratio.
+
+    .. math::
+      u_t = \text{rectified}(\hat m_t, \hat v_t) + \lambda p,\qquad
+      p \leftarrow p - \eta_t \frac{\|p\|}{\|u_t\|} u_t
+
+    Args:
+      learning_rate: ``eta``, a number, array or schedule.
+      b1: first-moment decay in [0, 1).
+      b2: second-moment decay in [0, 1).
+      eps: added to the denominator.
+      weight_decay: decay ``lambda`` >= 0 added before the trust ratio.
+      mask: which params decay.
+      layer_adaptation_mask: which layers get the trust ratio.
+      threshold: RAdam's ``rho_t`` threshold.
+      max_ratio: optional cap on the trust ratio.
+
+    Returns:
+      An ``optax.GradientTransformation``.
+
+    References:
+      Liu et al. 2019 (RAdam), https://arxiv.org/abs/1908.03265; You et al.
+      2019 (LAMB), https://arxiv.org/abs/1904.00962
+    """
+    return optax.chain(
+        scale_by_radam_rectifier(b1, b2, eps, threshold=threshold),
+        unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
+        trust_ratio(max_ratio=max_ratio, mask=layer_adaptation_mask),
+        scale_by_learning_rate(learning_rate),
+    )

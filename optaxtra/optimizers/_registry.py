@@ -1,0 +1,43 @@
+"""Every optimizer by name, as ``learning_rate -> GradientTransformation``.
+
+The table the CLI, the benchmarks and the table-driven tests iterate over, so
+that a new optimizer joins all three by being added here.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+import optax
+
+from .._hyperparams import ScalarOrSchedule
+from ._adam import adam, adam_2k, adam_eps, adamw, amsgrad
+from ._layerwise import lamb, lars
+from ._lookahead import lookahead
+from ._rectified import radam, ralamb, ranger
+from ._sgd import sgd
+
+__all__ = ["OPTIMIZERS"]
+
+Factory = Callable[[ScalarOrSchedule], optax.GradientTransformation]
+
+OPTIMIZERS: Mapping[str, Factory] = MappingProxyType(
+    {
+        "adam": lambda lr: adam(lr),
+        "adamw": lambda lr: adamw(lr),
+        "amsgrad": lambda lr: amsgrad(lr),
+        "radam": lambda lr: radam(lr),
+        "ranger": lambda lr: ranger(lr),
+        "lamb": lambda lr: lamb(lr, weight_decay=1e-2),
+        "ralamb": lambda lr: ralamb(lr, weight_decay=1e-2),
+        "lars": lambda lr: lars(lr, weight_decay=1e-4),
+        "sgd": lambda lr: sgd(lr),
+        "sgd_momentum": lambda lr: sgd(lr, momentum=0.9),
+        "sgd_nesterov": lambda lr: sgd(lr, momentum=0.9, nesterov=True),
+        "lookahead_adam": lambda lr: lookahead(adam(lr)),
+        "adam_2k": lambda lr: adam_2k(lr),
+        "adam_eps": lambda lr: adam_eps(lr),
+    }
+)
+"""Read-only ``{name: learning_rate -> optimizer}`` of every alias with its defaults."""

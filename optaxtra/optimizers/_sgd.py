@@ -1,0 +1,52 @@
+"""Stochastic gradient descent with (Nesterov) momentum and L2."""
+
+from __future__ import annotations
+
+import optax
+
+from .._hyperparams import ScalarOrSchedule
+from .._validation import check_bool, check_real
+from ..transforms._learning_rate import scale_by_learning_rate
+from ..transforms._masking import Mask
+from ..transforms._weight_decay import add_decayed_weights
+from ._chain import unless_zero
+
+__all__ = ["sgd"]
+
+
+def sgd(
+    learning_rate: ScalarOrSchedule,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: Mask | None = None,
+) -> optax.GradientTransformation:
+    r"""SGD with momentum, as PyTorch's ``SGD`` (dampening 0).
+
+    .. math::
+      g \leftarrow g + \lambda p,\quad b_t = \mu b_{t-1} + g \;(b_1 = g),\quad
+      p \leftarrow p - \eta_t \,(g + \mu b_t \text{ if nesterov else } b_t)
+
+    Args:
+      learning_rate: ``eta``, a number, array or schedule.
+      momentum: ``mu`` in [0, 1); 0 for plain SGD.
+      nesterov: Nesterov momentum (needs ``momentum > 0``).
+      weight_decay: L2 coefficient ``lambda`` >= 0.
+      mask: which params get the L2 term.
+
+    Returns:
+      An ``optax.GradientTransformation``.
+
+    References:
+      Sutskever et al., "On the importance of initialization and momentum in
+      deep learning", ICML 2013. http://proceedings.mlr.press/v28/sutskever13.html
+    """
+    check_real("momentum", momentum, 0.0, 1.0, high_open=True, allow_schedule=False)
+    check_bool("nesterov", nesterov)
+    if nesterov and not momentum:
+        raise ValueError("nesterov=True needs momentum > 0, got momentum=0.")
+    return optax.chain(
+        unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
+        optax.trace(momentum, nesterov) if momentum else optax.identity(),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,115 @@
+"""Masks: which parameters a piece acts on.
+
+A mask is either a pytree of Python bools with the structure of the params, or
+a callable ``params -> such a pytree``. ``exclude_paths`` and ``select_paths``
+build the callable from a regular expression over parameter paths, the way
+BERT-style configs name what is exempt from weight decay and layer adaptation
+(``"bias|scale|LayerNorm"``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Union
+
+import jax
+
+__all__ = ["Mask", "exclude_paths", "select_paths", "resolve_mask", "path_string"]
+
+Mask = Union[Any, Callable[[Any], Any]]
+
+
+def path_string(path: tuple[Any, ...]) -> str:
+    """Joins a ``jax.tree_util`` key path as ``"dense_1/kernel"``."""
+    parts = []
+    for key in path:
+        for attribute in ("key", "name", "idx"):
+            if hasattr(key, attribute):
+                parts.append(str(getattr(key, attribute)))
+                break
+        else:
+            parts.append(str(key))
+    return "/".join(parts)
+
+
+def _path_mask(pattern: str, keep_matches: bool) -> Callable[[Any], Any]:
+    try:
+        regex = re.compile(pattern)
+    except (re.error, TypeError) as error:
+        raise ValueError(f"pattern must be a valid regular expression, got {pattern!r}: {error}")
+
+    def mask_fn(params: Any) -> Any:
+        return jax.tree_util.tree_map_with_path(
+            lambda path, _: bool(regex.search(path_string(path))) == keep_matches, params
+        )
+
+    return mask_fn
+
+
+def exclude_paths(pattern: str) -> Callable[[Any], Any]:
+    """A mask that is False for every parameter whose path matches ``pattern``.
+
+    Paths are the params' key paths joined with ``/`` (``"Dense_0/bias"``), and
+    ``pattern`` is searched with ``re.search``.
+
+    Args:
+      pattern: a regular expression, e.g. ``r"bias|scale|LayerNorm"``.
+
+    Returns:
+      A callable ``params -> pytree of bools``, usable as any ``mask`` argument.
+
+    Example:
+      >>> import jax.numpy as jnp, optaxtra
+      >>> params = {"dense": {"kernel": jnp.ones(2), "bias": jnp.ones(2)}}
+      >>> optaxtra.exclude_paths("bias")(params)
+      {'dense': {'bias': False, 'kernel': True}}
+    """
+    return _path_mask(pattern, keep_matches=False)
+
+
+def select_paths(pattern: str) -> Callable[[Any], Any]:
+    """A mask that is True exactly for parameters whose path matches ``pattern``.
+
+    Args:
+      pattern: a regular expression searched in ``"/"``-joined key paths.
+
+    Returns:
+      A callable ``params -> pytree of bools``.
+
+    Example:
+      >>> import jax.numpy as jnp, optaxtra
+      >>> params = {"dense": {"kernel": jnp.ones(2), "bias": jnp.ones(2)}}
+      >>> optaxtra.select_paths("kernel")(params)
+      {'dense': {'bias': False, 'kernel': True}}
+    """
+    return _path_mask(pattern, keep_matches=True)
+
+
+def resolve_mask(mask: Mask | None, params: Any, name: str = "mask") -> Any:
+    """Returns the mask as a pytree of Python bools with the params' structure.
+
+    Args:
+      mask: None (every leaf selected), a pytree of bools, or a callable.
+      params: the params (or updates) the mask must match.
+      name: the argument's name, for the error message.
+
+    Raises:
+      ValueError: if the mask's tree structure differs from the params'.
+      TypeError: if a mask leaf is not a bool.
+    """
+    if mask is None:
+        return jax.tree.map(lambda _: True, params)
+    tree = mask(params) if callable(mask) else mask
+    params_structure = jax.tree.structure(params)
+    mask_structure = jax.tree.structure(tree)
+    if params_structure != mask_structure:
+        raise ValueError(
+            f"{name} must have the structure of the params.\n"
+            f"  params: {params_structure}\n  {name}: {mask_structure}"
+        )
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        if not isinstance(leaf, bool):
+            raise TypeError(
+                f"{name} leaves must be Python bools; at {path_string(path)!r} got {leaf!r}."
+            )
+    return tree

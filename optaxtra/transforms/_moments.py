@@ -1,0 +1,149 @@
+"""The moment estimates shared by the adaptive pieces (Adam, AMSGrad, RAdam, ...).
+
+This module is the one place where first and second moments are updated and
+bias-corrected; ``scale_by_adam`` and ``scale_by_radam_rectifier`` only decide
+what to do with ``m_hat`` and ``v_hat``.
+
+Conventions:
+
+* Step ``t`` is the 1-based index of the update being computed
+  (``t = count + 1``), as in the papers and PyTorch.
+* Scheduled ``b1``/``b2`` are evaluated at ``count`` and bias-corrected with
+  ``1 - b**t`` of the current value, as PyTorch does when ``OneCycleLR`` cycles
+  Adam's betas and as fastai's ``debias`` does.
+* ``eps_placement="corrected"`` (torch ``Adam``/``AdamW``, optax, Kingma & Ba):
+  ``m_hat / (sqrt(v_hat) + eps)``. ``"uncorrected"`` (torch ``RAdam``,
+  pytorch_ranger, the official RAdam code, torch-optimizer's ``Lamb``):
+  ``eps`` is added to ``sqrt(v)`` before the bias correction, which equals
+  ``m_hat / (sqrt(v_hat) + eps / sqrt(1 - b2**t))``; on the ``v_hat`` scale
+  that is about 13x ``eps`` at ``t = 6`` for ``b2 = 0.999``.
+* ``freeze_steps = N`` (the RAdam paper's Adam-2k baseline): for the first
+  ``N`` steps only the second moment is updated; the first moment stays zero,
+  the updates are zero, and the first moment's bias correction counts from
+  step ``N + 1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve
+from .._validation import check_bool, check_choice, check_int, check_real
+from ._second_moment import SecondMoment, ema_second_moment
+
+EpsPlacement = Literal["corrected", "uncorrected"]
+
+
+class MomentEstimates(NamedTuple):
+    """What one update of the moments yields (not a state; never stored)."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    m_hat: Any
+    v_hat: Any
+    eps: jax.Array
+    active: jax.Array
+
+
+def validate_moment_hyperparams(
+    b1: ScalarOrSchedule,
+    b2: ScalarOrSchedule,
+    eps: ScalarOrSchedule,
+    eps_root: ScalarOrSchedule,
+    eps_placement: str,
+    bias_correction: bool,
+    freeze_steps: int,
+) -> None:
+    check_real("b1", b1, 0.0, 1.0, high_open=True)
+    check_real("b2", b2, 0.0, 1.0, high_open=True)
+    check_real("eps", eps, 0.0)
+    check_real("eps_root", eps_root, 0.0)
+    check_choice("eps_placement", eps_placement, ("corrected", "uncorrected"))
+    check_bool("bias_correction", bias_correction)
+    check_int("freeze_steps", freeze_steps, 0)
+
+
+def init_moments(params: Any, estimator: SecondMoment, mu_dtype: Any) -> tuple[Any, Any]:
+    """Zero first moments (in ``mu_dtype`` or the params' dtype) and estimator state."""
+    mu = jax.tree.map(lambda p: jnp.zeros(p.shape, mu_dtype or p.dtype), params)
+    nu = jax.tree.map(lambda p: estimator.init(p, mu_dtype), params)
+    return mu, nu
+
+
+def update_moments(
+    grads: Any,
+    count: jax.Array,
+    mu: Any,
+    nu: Any,
+    *,
+    b1: ScalarOrSchedule,
+    b2: ScalarOrSchedule,
+    eps: ScalarOrSchedule,
+    estimator: SecondMoment,
+    eps_placement: EpsPlacement,
+    bias_correction: bool,
+    freeze_steps: int,
+) -> MomentEstimates:
+    """Updates both moments for one step and returns their corrected estimates.
+
+    ``m_hat`` and ``v_hat`` are in each leaf's compute dtype (float32 for
+    half-precision leaves); the returned ``mu`` and ``nu`` keep their storage
+    dtypes. ``eps`` is returned on the ``v_hat`` scale for the given placement.
+    """
+    b1_t, b2_t, eps_t = resolve(b1, count), resolve(b2, count), resolve(eps, count)
+    step = count + 1
+    active = step > freeze_steps
+    first_step = jnp.maximum(step - freeze_steps, 1).astype(jnp.float32)
+    if bias_correction:
+        bias_correction1 = 1 - b1_t**first_step
+        bias_correction2 = 1 - b2_t ** step.astype(jnp.float32)
+    else:
+        bias_correction1 = bias_correction2 = jnp.ones((), jnp.float32)
+    if eps_placement == "uncorrected":
+        eps_t = eps_t / jnp.sqrt(bias_correction2)
+
+    def leaf(g, m, n):
+        dtype = compute_dtype(g.dtype)
+        g = g.astype(dtype)
+        m_new = b1_t.astype(dtype) * m.astype(dtype) + (1 - b1_t).astype(dtype) * g
+        m_new = jnp.where(active, m_new, m.astype(dtype))
+        n_new = estimator.update(g, m_new, n, b2_t, bias_correction2)
+        m_hat = m_new / bias_correction1.astype(dtype)
+        v_hat = estimator.corrected(n_new, bias_correction2)
+        n_stored = jax.tree.map(lambda new, old: new.astype(old.dtype), n_new, n)
+        return m_new.astype(m.dtype), n_stored, m_hat, v_hat
+
+    results = jax.tree.map(leaf, grads, mu, nu)
+    treedef = jax.tree.structure(grads)
+    per_leaf = treedef.flatten_up_to(results)
+    unzip = lambda i: treedef.unflatten([r[i] for r in per_leaf])
+    return MomentEstimates(
+        count=step.astype(jnp.int32),
+        mu=unzip(0),
+        nu=unzip(1),
+        m_hat=unzip(2),
+        v_hat=unzip(3),
+        eps=eps_t,
+        active=active,
+    )
+
+
+def adaptive_step(m_hat: jax.Array, v_hat: jax.Array, eps: jax.Array, eps_root: jax.Array):
+    """``m_hat / (sqrt(v_hat + eps_root) + eps)`` in ``m_hat``'s dtype."""
+    real = jnp.finfo(m_hat.dtype).dtype
+    return m_hat / (jnp.sqrt(v_hat + eps_root.astype(real)) + eps.astype(real)).astype(m_hat.dtype)
+
+
+def default_estimator(second_moment: SecondMoment | None) -> SecondMoment:
+    if second_moment is None:
+        return ema_second_moment()
+    if not isinstance(second_moment, SecondMoment):
+        raise TypeError(
+            "second_moment must be a SecondMoment (e.g. optaxtra.amsgrad_second_moment()), "
+            f"got {type(second_moment).__name__}."
+        )
+    return second_moment
