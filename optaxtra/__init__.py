@@ -47,4 +47,14 @@ from .optimizers._rectified import ranger as ranger
 from .optimizers._registry import OPTIMIZERS as OPTIMIZERS
 from .optimizers._sgd import sgd as sgd
 
+# Schedules and batch-size scaling (issue 3).
+
+# Parameter averaging (issue 3).
+
+# Switching between optimizers (issue 3).
+
+# Robustness: non-finite updates, precision (issue 7).
+
+# Ecosystem helpers: Flax, checkpointing, multi-device (issue 4).
+
 __version__ = "0.1.0"
