@@ -13,12 +13,14 @@ training (learning rate, b1, b2, weight decay, ...), one of:
 
 from __future__ import annotations
 
-from typing import Callable, Union
+import math
+import numbers
+from typing import Callable, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ScalarOrSchedule", "resolve", "compute_dtype"]
+__all__ = ["ScalarOrSchedule", "Decay", "resolve", "resolve_decay", "compute_dtype"]
 
 ScalarOrSchedule = Union[float, jax.Array, Callable[[jax.Array], jax.Array]]
 
@@ -46,6 +48,44 @@ def compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
     bfloat16 updates are not rounded away inside the update rule.
     """
     dtype = jnp.dtype(dtype)
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        return jnp.promote_types(dtype, jnp.complex64)
-    return jnp.promote_types(dtype, jnp.float32)
+    if jnp.issubdtype(dtype, jnp.floating) and dtype.itemsize < 4:
+        return jnp.dtype(jnp.float32)
+    return dtype
+
+
+class Decay(NamedTuple):
+    """An exponential-moving-average decay ``b`` resolved for one step.
+
+    Attributes:
+      rate: ``b`` as float32.
+      complement: ``1 - b`` as float32. For a static Python ``b`` it is taken
+        in float64 first: float32(0.999) is 0.99900001, and ``1 - `` that is
+        1.3e-5 away from 0.001, an error PyTorch (which keeps betas as Python
+        floats) does not make.
+      log: ``log(b)``, likewise from float64 for a static ``b``.
+    """
+
+    rate: jax.Array
+    complement: jax.Array
+    log: jax.Array
+
+    def debias(self, step: jax.Array) -> jax.Array:
+        """``1 - b**step``, written ``(1 - b) * expm1(step log b) / expm1(log b)``.
+
+        ``expm1`` keeps it accurate for small steps, and the factoring makes the
+        first step's correction exactly ``complement``, so ``m_hat_1 = g_1``
+        bit for bit (as in PyTorch).
+        """
+        step = jnp.asarray(step, jnp.float32)
+        return self.complement * (jnp.expm1(step * self.log) / jnp.expm1(self.log))
+
+
+def resolve_decay(value: ScalarOrSchedule, count: jax.Array) -> Decay:
+    """Resolves a decay hyperparameter ``b`` in [0, 1) at step ``count``."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        as_float = float(value)
+        log = math.log(as_float) if as_float > 0 else -math.inf
+        return Decay(*(jnp.asarray(x, jnp.float32) for x in (as_float, 1.0 - as_float, log)))
+    rate = resolve(value, count)
+    complement = 1 - rate
+    return Decay(rate, complement, jnp.log1p(-complement))

@@ -30,7 +30,7 @@ from typing import Any, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve
+from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve, resolve_decay
 from .._validation import check_bool, check_choice, check_int, check_real
 from ._second_moment import SecondMoment, ema_second_moment
 
@@ -94,13 +94,12 @@ def update_moments(
     half-precision leaves); the returned ``mu`` and ``nu`` keep their storage
     dtypes. ``eps`` is returned on the ``v_hat`` scale for the given placement.
     """
-    b1_t, b2_t, eps_t = resolve(b1, count), resolve(b2, count), resolve(eps, count)
+    b1_t, b2_t, eps_t = resolve_decay(b1, count), resolve_decay(b2, count), resolve(eps, count)
     step = count + 1
     active = step > freeze_steps
-    first_step = jnp.maximum(step - freeze_steps, 1).astype(jnp.float32)
     if bias_correction:
-        bias_correction1 = 1 - b1_t**first_step
-        bias_correction2 = 1 - b2_t ** step.astype(jnp.float32)
+        bias_correction1 = b1_t.debias(jnp.maximum(step - freeze_steps, 1))
+        bias_correction2 = b2_t.debias(step)
     else:
         bias_correction1 = bias_correction2 = jnp.ones((), jnp.float32)
     if eps_placement == "uncorrected":
@@ -109,7 +108,7 @@ def update_moments(
     def leaf(g, m, n):
         dtype = compute_dtype(g.dtype)
         g = g.astype(dtype)
-        m_new = b1_t.astype(dtype) * m.astype(dtype) + (1 - b1_t).astype(dtype) * g
+        m_new = b1_t.rate.astype(dtype) * m.astype(dtype) + b1_t.complement.astype(dtype) * g
         m_new = jnp.where(active, m_new, m.astype(dtype))
         n_new = estimator.update(g, m_new, n, b2_t, bias_correction2)
         m_hat = m_new / bias_correction1.astype(dtype)

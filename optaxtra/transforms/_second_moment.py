@@ -22,6 +22,7 @@ from typing import Any, Callable, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._hyperparams import Decay
 from .._validation import check_choice, check_real
 
 __all__ = [
@@ -39,7 +40,8 @@ class SecondMoment(NamedTuple):
       init: ``(param, dtype) -> leaf_state``: zeros of the estimator's state for
         one leaf (an array or a tuple of arrays).
       update: ``(grad, mu, leaf_state, b2, bias_correction2) -> leaf_state``,
-        where ``mu`` is the new first moment. All inputs are in the leaf's
+        where ``mu`` is the new first moment and ``b2`` a resolved ``Decay``
+        (use ``b2.rate`` and ``b2.complement``, not ``1 - b2``). All inputs are in the leaf's
         compute dtype (float32 for half-precision leaves).
       corrected: ``(leaf_state, bias_correction2) -> v_hat``: the bias-corrected
         estimate whose square root divides the first moment.
@@ -64,10 +66,9 @@ def _real_zeros(param: jax.Array, dtype: Any) -> jax.Array:
     return jnp.zeros(param.shape, dtype)
 
 
-def _ema(previous: jax.Array, value: jax.Array, b2: jax.Array) -> jax.Array:
-    previous = previous.astype(value.dtype)
-    b2 = b2.astype(value.dtype)
-    return b2 * previous + (1 - b2) * value
+def _ema(previous: jax.Array, value: jax.Array, b2: Decay) -> jax.Array:
+    dtype = value.dtype
+    return b2.rate.astype(dtype) * previous.astype(dtype) + b2.complement.astype(dtype) * value
 
 
 def ema_second_moment() -> SecondMoment:

@@ -1,0 +1,205 @@
+"""Each piece against values computed by hand on three-element arrays."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optaxtra
+
+G = jnp.array([0.5, -1.0, 2.0])
+P = jnp.array([1.0, -2.0, 4.0])
+
+
+def apply(tx, grads_sequence, params):
+    state = tx.init(params)
+    outputs = []
+    for grads in grads_sequence:
+        updates, state = tx.update(grads, state, params)
+        outputs.append(updates)
+    return outputs, state
+
+
+def test_scale_by_adam_two_steps_by_hand():
+    g1, g2 = G, jnp.array([1.0, 1.0, -1.0])
+    (u1, u2), state = apply(optaxtra.scale_by_adam(b1=0.9, b2=0.99, eps=0.0), [g1, g2], P)
+    m = 0.1 * g1
+    v = 0.01 * g1**2
+    np.testing.assert_allclose(u1, (m / 0.1) / jnp.sqrt(v / 0.01), rtol=1e-6)
+    m = 0.9 * m + 0.1 * g2
+    v = 0.99 * v + 0.01 * g2**2
+    np.testing.assert_allclose(u2, (m / (1 - 0.9**2)) / jnp.sqrt(v / (1 - 0.99**2)), rtol=1e-6)
+    assert int(state.count) == 2
+
+
+def test_eps_placement_uncorrected_is_eps_over_sqrt_bias_correction():
+    eps = 1e-2
+    (u,), _ = apply(optaxtra.scale_by_adam(b2=0.999, eps=eps, eps_placement="uncorrected"), [G], P)
+    # eps added to sqrt(v) = sqrt(0.001) |g| before dividing by sqrt(1 - 0.999).
+    expected = G * jnp.sqrt(0.001) / (jnp.sqrt(0.001 * G**2) + eps)
+    np.testing.assert_allclose(u, expected, rtol=1e-6)
+
+
+def test_adam_2k_freezes_params_and_first_moment():
+    freeze = 3
+    grads = [G, 2 * G, -G, G]
+    outputs, state = apply(optaxtra.scale_by_adam(b1=0.9, b2=0.99, eps=0.0, freeze_steps=freeze), grads, P)
+    for frozen in outputs[:freeze]:
+        np.testing.assert_array_equal(frozen, jnp.zeros(3))
+    v = jnp.zeros(3)
+    for g in grads:
+        v = 0.99 * v + 0.01 * g**2
+    # Step 4 is the first Adam step: m = 0.1 g is bias-corrected as step 1, v as step 4.
+    expected = G / jnp.sqrt(v / (1 - 0.99**4))
+    np.testing.assert_allclose(outputs[freeze], expected, rtol=1e-6)
+    np.testing.assert_allclose(state.mu, 0.1 * G, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("learning_rate", "expected_factor"),
+    [(0.5, 0.5 * 0.1), (None, 0.1)],
+    ids=["coupled_to_lr", "independent_of_lr"],
+)
+def test_decoupled_weight_decay_conventions(learning_rate, expected_factor):
+    tx = optaxtra.decoupled_weight_decay(0.1, learning_rate)
+    (u,), _ = apply(tx, [G], P)
+    np.testing.assert_allclose(u, G - expected_factor * P, rtol=1e-6)
+
+
+def test_decoupled_weight_decay_schedules_and_mask():
+    params = {"kernel": P, "bias": P}
+    tx = optaxtra.decoupled_weight_decay(
+        lambda count: 0.1 * (count + 1).astype(jnp.float32), lambda count: 0.5, mask=optaxtra.exclude_paths("bias")
+    )
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    (first, second), _ = apply(tx, [zeros, zeros], params)
+    np.testing.assert_allclose(first["kernel"], -0.05 * P, rtol=1e-6)
+    np.testing.assert_allclose(second["kernel"], -0.1 * P, rtol=1e-6)
+    np.testing.assert_array_equal(second["bias"], jnp.zeros(3))
+
+
+def test_adamw_equals_adam_direction_minus_lr_times_decay():
+    params = P
+    lr, wd = 0.1, 0.3
+    (u,), _ = apply(optaxtra.adamw(lr, weight_decay=wd), [G], params)
+    (direction,), _ = apply(optaxtra.scale_by_adam(), [G], params)
+    np.testing.assert_allclose(u, -lr * direction - lr * wd * params, rtol=1e-6)
+    (u_paper,), _ = apply(optaxtra.adamw(lr, weight_decay=wd, scale_decay_by_lr=False), [G], params)
+    np.testing.assert_allclose(u_paper, -lr * direction - wd * params, rtol=1e-6)
+
+
+def test_trust_ratio_lamb_form_by_hand():
+    (u,), state = apply(optaxtra.trust_ratio(), [G], P)
+    ratio = jnp.linalg.norm(P) / jnp.linalg.norm(G)
+    np.testing.assert_allclose(u, ratio * G, rtol=1e-6)
+    np.testing.assert_allclose(state.ratios, ratio, rtol=1e-6)
+
+
+def test_trust_ratio_lars_paper_form_by_hand():
+    tc, wd, eps = 0.01, 0.1, 1e-3
+    (u,), _ = apply(optaxtra.trust_ratio(tc, eps, separate_weight_decay=wd), [G], P)
+    ratio = tc * jnp.linalg.norm(P) / (jnp.linalg.norm(G) + wd * jnp.linalg.norm(P) + eps)
+    np.testing.assert_allclose(u, ratio * (G + wd * P), rtol=1e-6)
+
+
+def test_trust_ratio_clamps_and_zero_norms():
+    big = 10 * P  # ||big|| ~ 45.8
+    (u,), _ = apply(optaxtra.trust_ratio(max_weight_norm=10.0), [G], big)
+    np.testing.assert_allclose(u, 10.0 / jnp.linalg.norm(G) * G, rtol=1e-6)
+    (u,), state = apply(optaxtra.trust_ratio(max_ratio=2.0), [G], big)
+    np.testing.assert_allclose(u, 2.0 * G, rtol=1e-6)
+    (u,), state = apply(optaxtra.trust_ratio(), [G], jnp.zeros(3))
+    np.testing.assert_array_equal(u, G)
+    assert float(state.ratios) == 1.0
+    (u,), _ = apply(optaxtra.trust_ratio(), [jnp.zeros(3)], P)
+    np.testing.assert_array_equal(u, jnp.zeros(3))
+
+
+def test_trust_ratio_mask_leaves_excluded_layers_unscaled():
+    params = {"kernel": P, "bias": 3 * P}
+    grads = {"kernel": G, "bias": G}
+    tx = optaxtra.trust_ratio(mask=optaxtra.exclude_paths("bias"))
+    (u,), state = apply(tx, [grads], params)
+    np.testing.assert_array_equal(u["bias"], G)
+    assert state.ratios["bias"] is None
+    np.testing.assert_allclose(u["kernel"], jnp.linalg.norm(P) / jnp.linalg.norm(G) * G, rtol=1e-6)
+
+
+def test_lookahead_syncs_every_k_steps_from_initial_params():
+    k, alpha, lr = 3, 0.5, 0.1
+    tx = optaxtra.lookahead_state(optax.sgd(lr), sync_period=k, slow_step_size=alpha)
+    params = P
+    state = tx.init(params)
+    slow = P
+    synced = []
+    for step in range(1, 2 * k + 1):
+        updates, state = tx.update(G, state, params)
+        params = params + updates
+        synced.append(bool(state.synced))
+        if step % k == 0:
+            fast = slow - k * lr * G  # k plain SGD steps from the last sync
+            slow = slow + alpha * (fast - slow)
+            np.testing.assert_allclose(params, slow, rtol=1e-6)
+            np.testing.assert_allclose(state.slow, slow, rtol=1e-6)
+    assert synced == [False, False, True, False, False, True]
+
+
+def test_lookahead_reset_inner_state():
+    tx = optaxtra.lookahead_state(optax.sgd(0.1, momentum=0.9), sync_period=2, reset_inner_state=True)
+    params = P
+    state = tx.init(params)
+    for _ in range(2):
+        updates, state = tx.update(G, state, params)
+        params = params + updates
+    assert all(bool(jnp.all(leaf == 0)) for leaf in jax.tree.leaves(state.inner))
+
+
+def test_slow_params_without_lookahead_raises():
+    tx = optaxtra.adam(1e-3)
+    with pytest.raises(ValueError, match="no LookaheadState"):
+        optaxtra.slow_params(tx.init(P))
+
+
+def test_pieces_that_need_params_say_so():
+    for tx in [optaxtra.trust_ratio(), optaxtra.decoupled_weight_decay(0.1), optaxtra.lookahead(optaxtra.adam())]:
+        with pytest.raises(ValueError, match="needs the params"):
+            tx.update(G, tx.init(P))
+
+
+def test_scale_by_learning_rate_records_schedule_value():
+    tx = optaxtra.scale_by_learning_rate(lambda count: 0.1 / (count + 1).astype(jnp.float32))
+    (u1, u2), state = apply(tx, [G, G], P)
+    np.testing.assert_allclose(u2, -0.05 * G, rtol=1e-6)
+    np.testing.assert_allclose(state.learning_rate, 0.05, rtol=1e-6)
+
+
+def test_diagnostics_under_jit_and_collisions():
+    params = {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)}
+    tx = optax.chain(optaxtra.lamb(1e-2), optaxtra.ranger(1e-2))
+    state = tx.init(params)
+    grads = jax.tree.map(lambda p: 0.5 * p, params)
+    _, state = tx.update(grads, state, params)
+    stats = jax.jit(optaxtra.diagnostics)(state)
+    assert {"trust_ratio/kernel", "trust_ratio/bias", "trust_ratio/min", "rectifier/rho_t", "lookahead/synced"} <= set(stats)
+    learning_rates = [key for key in stats if key.endswith("learning_rate")]
+    assert len(learning_rates) == 2 and "learning_rate" not in stats  # the two are told apart by path
+    assert all(value.shape == () for value in stats.values())
+
+
+def test_rectified_adabelief_and_amsgrad_are_the_same_piece():
+    """One rectifier, three estimators: Adam's, AMSGrad's, AdaBelief's second moment."""
+    grads = [G * 2.0 ** (-i) * (-1) ** i for i in range(8)]  # shrinking: AMSGrad's max binds
+    results = {}
+    for name, estimator in [
+        ("ema", optaxtra.ema_second_moment()),
+        ("amsgrad", optaxtra.amsgrad_second_moment()),
+        ("belief", optaxtra.belief_second_moment()),
+    ]:
+        outputs, state = apply(optaxtra.scale_by_radam_rectifier(second_moment=estimator), grads, P)
+        results[name] = outputs[-1]
+        assert float(state.rectification) > 0  # step 8 is past the switch at step 6
+    assert not np.allclose(results["ema"], results["amsgrad"])
+    assert not np.allclose(results["ema"], results["belief"])
