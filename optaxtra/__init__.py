@@ -8,6 +8,7 @@ from ._diagnostics import register_diagnostics as register_diagnostics
 from ._hyperparams import ScalarOrSchedule as ScalarOrSchedule
 
 # The pieces.
+from ._fast_paths import plain_paths as plain_paths
 from .transforms._adam import ScaleByAdamState as ScaleByAdamState
 from .transforms._adam import scale_by_adam as scale_by_adam
 from .transforms._learning_rate import ScaleByLearningRateState as ScaleByLearningRateState
@@ -48,13 +49,53 @@ from .optimizers._registry import OPTIMIZERS as OPTIMIZERS
 from .optimizers._sgd import sgd as sgd
 
 # Schedules and batch-size scaling (issue 3).
+from .schedules._batch_scaling import linear_batch_scaling as linear_batch_scaling
+from .schedules._batch_scaling import sqrt_batch_scaling as sqrt_batch_scaling
+from .schedules._one_cycle import OneCycle as OneCycle
+from .schedules._one_cycle import one_cycle as one_cycle
+from .schedules._swa import swa_cyclic_learning_rate as swa_cyclic_learning_rate
+from .schedules._swa import swa_learning_rate as swa_learning_rate
+from .schedules._trapezoid import warmup_stable_decay as warmup_stable_decay
+from .schedules._warmup import linear_warmup as linear_warmup
+from .schedules._warmup import untuned_warmup as untuned_warmup
+from .schedules._warmup import untuned_warmup_steps as untuned_warmup_steps
 
 # Parameter averaging (issue 3).
+from .averaging._ema import EmaAveragingState as EmaAveragingState
+from .averaging._ema import ema_averaging as ema_averaging
+from .averaging._ema import ema_warmup_decay as ema_warmup_decay
+from .averaging._read import averaged_params as averaged_params
+from .averaging._swa import SwaAveragingState as SwaAveragingState
+from .averaging._swa import swa_averaging as swa_averaging
 
 # Switching between optimizers (issue 3).
+from .switching._hand_off import carry_first_moment as carry_first_moment
+from .switching._swats import SwatsAdamState as SwatsAdamState
+from .switching._swats import SwatsSgdState as SwatsSgdState
+from .switching._swats import swats as swats
+from .switching._switch import SwitchState as SwitchState
+from .switching._switch import switch as switch
+from .switching._switch import switch_when as switch_when
 
 # Robustness: non-finite updates, precision (issue 7).
+from .transforms._momentum import TraceState as TraceState
+from .transforms._momentum import trace as trace
+from .transforms._skip_nonfinite import SkipNonfiniteState as SkipNonfiniteState
+from .transforms._skip_nonfinite import skip_nonfinite as skip_nonfinite
 
 # Ecosystem helpers: Flax, checkpointing, multi-device (issue 4).
+from .ecosystem._checkpoint import check_checkpoint as check_checkpoint
+from .ecosystem._evaluation import evaluation_model as evaluation_model
+from .ecosystem._evaluation import evaluation_params as evaluation_params
+from .ecosystem._evaluation import evaluation_state as evaluation_state
+from .ecosystem._evaluation import register_evaluation_params as register_evaluation_params
+from .ecosystem._sharding import init_sharded as init_sharded
+from .ecosystem._sharding import state_sharding as state_sharding
+
+# The compare command's tasks (issue 8).
+from .tasks._charlm import charlm_task as charlm_task
+from .tasks._digits import digits_task as digits_task
+from .tasks._interface import Task as Task
+from .tasks._interface import check_task as check_task
 
 __version__ = "0.1.0"

@@ -86,7 +86,7 @@ def diagnostics(opt_state: Any) -> dict[str, jax.Array]:
     _collect(opt_state, "", found)
     counts = Counter(name for _, name, _ in found)
     return {
-        (f"{path}/{name}" if counts[name] > 1 else name): jnp.asarray(value, jnp.float32)
+        (f"{path}/{name}" if counts[name] > 1 and path else name): jnp.asarray(value, jnp.float32)
         for path, name, value in found
     }
 
@@ -126,3 +126,5 @@ register_diagnostics(TrustRatioState, _trust_ratios)
 register_diagnostics(LookaheadState, lambda s: {"lookahead/synced": s.synced, "lookahead/step": s.count})
 register_diagnostics(ScaleByLearningRateState, lambda s: {"learning_rate": s.learning_rate})
 register_diagnostics(optax.InjectHyperparamsState, _hyperparams)
+# optax 0.2.8's inject_hyperparams builds this one (not a subclass of the above).
+register_diagnostics(optax.InjectStatefulHyperparamsState, _hyperparams)

@@ -19,11 +19,13 @@ import numbers
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
     "check_bool",
     "check_choice",
+    "check_dtype",
     "check_int",
     "check_real",
 ]
@@ -35,7 +37,9 @@ def _is_traced(value: Any) -> bool:
 
 def _concrete_values(name: str, value: Any) -> np.ndarray | None:
     """Returns the value as a float64 numpy array, or None if it can't be checked."""
-    if value is None or callable(value) or _is_traced(value):
+    if value is None:
+        raise TypeError(f"{name} must be a real number, an array or a schedule, got None.")
+    if callable(value) or _is_traced(value):
         return None
     if isinstance(value, bool) or (
         isinstance(value, (np.ndarray, jax.Array)) and np.asarray(value).dtype == bool
@@ -45,7 +49,7 @@ def _concrete_values(name: str, value: Any) -> np.ndarray | None:
         return np.asarray(float(value))
     if isinstance(value, (np.ndarray, jax.Array, np.generic)):
         array = np.asarray(value)
-        if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        if not jnp.issubdtype(array.dtype, jnp.number) or jnp.issubdtype(array.dtype, jnp.complexfloating):
             raise TypeError(f"{name} must be real-valued, got an array of dtype {array.dtype}.")
         return array.astype(np.float64)
     raise TypeError(
@@ -55,8 +59,8 @@ def _concrete_values(name: str, value: Any) -> np.ndarray | None:
 
 
 def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
-    left = "(" if low_open else "["
-    right = ")" if high_open else "]"
+    left = "(" if low_open or low == -math.inf else "["
+    right = ")" if high_open or high == math.inf else "]"
     low_text = "-inf" if low == -math.inf else f"{low:g}"
     high_text = "inf" if high == math.inf else f"{high:g}"
     return f"{left}{low_text}, {high_text}{right}"
@@ -85,7 +89,7 @@ def check_real(
 
     Raises:
       TypeError: for a value that is not a real number, array or schedule.
-      ValueError: for a NaN or a value outside the interval.
+      ValueError: for a NaN, an infinity or a value outside the interval.
     """
     if callable(value) and not allow_schedule:
         raise TypeError(f"{name} must be a number, not a schedule; got {value!r}.")
@@ -95,6 +99,8 @@ def check_real(
     valid_range = _interval(low, high, low_open, high_open)
     if np.isnan(values).any():
         raise ValueError(f"{name} must be a number in {valid_range}, got NaN ({value!r}).")
+    if np.isinf(values).any():
+        raise ValueError(f"{name} must be a finite number in {valid_range}, got {value!r}.")
     too_low = values <= low if low_open else values < low
     too_high = values >= high if high_open else values > high
     if too_low.any() or too_high.any():
@@ -122,3 +128,19 @@ def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
     if value not in choices:
         options = ", ".join(repr(choice) for choice in choices)
         raise ValueError(f"{name} must be one of {options}; got {value!r}.")
+
+
+def check_dtype(name: str, value: Any) -> None:
+    """Raises unless ``value`` is None or names a floating-point dtype."""
+    if value is None:
+        return
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be None or a floating-point dtype (e.g. jnp.float32), got {value!r}."
+        ) from None
+    if not jax.dtypes.issubdtype(dtype, np.floating):
+        raise TypeError(
+            f"{name} must be None or a floating-point dtype (e.g. jnp.float32), got {dtype}."
+        )

@@ -47,7 +47,7 @@ def adam(
       weight_decay: L2 coefficient ``lambda`` >= 0.
       mask: which params get the L2 term.
       freeze_steps: Adam-2k's frozen steps (see ``adam_2k``).
-      mu_dtype: storage dtype of the moments.
+      mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -105,7 +105,7 @@ def adamw(
       weight_decay: ``lambda`` >= 0, a number, array or schedule.
       mask: which params decay (e.g. ``optaxtra.exclude_paths("bias|scale")``).
       scale_decay_by_lr: multiply the decay by the learning rate.
-      mu_dtype: storage dtype of the moments.
+      mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -161,7 +161,7 @@ def amsgrad(
       mask: which params get the L2 term.
       max_of: ``"raw"`` or ``"bias_corrected"``.
       bias_correction: whether to bias-correct the moments.
-      mu_dtype: storage dtype of the moments.
+      mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
 
     Returns:
       An ``optax.GradientTransformation``.

@@ -7,9 +7,11 @@ from typing import Any, Literal
 import optax
 
 from .._hyperparams import ScalarOrSchedule
+from .._validation import check_bool, check_real
 from ..transforms._adam import scale_by_adam
 from ..transforms._learning_rate import scale_by_learning_rate
 from ..transforms._masking import Mask
+from ..transforms._momentum import trace
 from ..transforms._trust_ratio import trust_ratio
 from ..transforms._weight_decay import add_decayed_weights
 from ._chain import unless_zero
@@ -42,9 +44,14 @@ def lamb(
     Defaults follow the LAMB paper's Algorithm 2 and optax: no clamp, ratio 1
     where a norm is zero, ``eps`` after the bias correction. torch-optimizer's
     ``Lamb`` is ``max_weight_norm=10, bias_correction=False,
-    eps_placement="uncorrected"`` (its default ``debias=False``); fastai's caps
-    the ratio (``max_ratio=10``). TF-Addons' separate exclusion lists are
-    ``mask`` (decay) and ``layer_adaptation_mask`` (trust ratio).
+    eps_placement="uncorrected"`` (its default ``debias=False``). Its
+    ``debias=True`` is not ``bias_correction=True``: it multiplies the whole
+    step, outside the trust ratio, by ``sqrt(1 - b2^t) / (1 - b1^t)`` (a warm-up
+    of the step length, 0.32 at step 1), which is ``bias_correction=False``
+    with that factor in a learning-rate schedule; correcting the moments inside
+    the ratio, as the paper does, leaves the step length at ``lr * ||p||``.
+    fastai's caps the ratio (``max_ratio=10``). TF-Addons' separate exclusion
+    lists are ``mask`` (decay) and ``layer_adaptation_mask`` (trust ratio).
 
     Args:
       learning_rate: ``eta``, a number, array or schedule.
@@ -59,7 +66,7 @@ def lamb(
       max_ratio: cap of the ratio (fastai: 10).
       eps_placement: ``"corrected"`` or ``"uncorrected"``.
       bias_correction: whether to bias-correct the moments.
-      mu_dtype: storage dtype of the moments.
+      mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -120,6 +127,9 @@ def lars(
       You, Gitman & Ginsburg, "Large Batch Training of Convolutional Networks",
       2017. https://arxiv.org/abs/1708.03888
     """
+    check_real("momentum", momentum, 0.0, 1.0, high_open=True, allow_schedule=False)
+    check_bool("nesterov", nesterov)
+    check_bool("separate_norms", separate_norms)
     if separate_norms:
         scaled = trust_ratio(
             trust_coefficient, eps, separate_weight_decay=weight_decay,
@@ -133,5 +143,5 @@ def lars(
     return optax.chain(
         scaled,
         scale_by_learning_rate(learning_rate),
-        optax.trace(momentum, nesterov) if momentum else optax.identity(),
+        trace(momentum, nesterov) if momentum else optax.identity(),
     )

@@ -59,7 +59,7 @@ def radam(
       threshold_comparison: ``">"`` or ``">="``.
       degenerated_to_sgd: momentum SGD (True) or no step (False) while intractable.
       eps_placement: ``"uncorrected"`` or ``"corrected"``.
-      mu_dtype: storage dtype of the moments.
+      mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
 
     Returns:
       An ``optax.GradientTransformation``.

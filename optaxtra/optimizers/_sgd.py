@@ -8,6 +8,7 @@ from .._hyperparams import ScalarOrSchedule
 from .._validation import check_bool, check_real
 from ..transforms._learning_rate import scale_by_learning_rate
 from ..transforms._masking import Mask
+from ..transforms._momentum import trace
 from ..transforms._weight_decay import add_decayed_weights
 from ._chain import unless_zero
 
@@ -47,6 +48,6 @@ def sgd(
         raise ValueError("nesterov=True needs momentum > 0, got momentum=0.")
     return optax.chain(
         unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
-        optax.trace(momentum, nesterov) if momentum else optax.identity(),
+        trace(momentum, nesterov) if momentum else optax.identity(),
         scale_by_learning_rate(learning_rate),
     )

@@ -9,9 +9,13 @@ import jax.numpy as jnp
 import optax
 
 from .._hyperparams import ScalarOrSchedule, resolve
+from .._leaves import frozen_update, is_trainable
+from .._tree_checks import check_state_type
+from .._validation import check_dtype
 from ._moments import (
     EpsPlacement,
     adaptive_step,
+    check_moments,
     default_estimator,
     init_moments,
     update_moments,
@@ -28,8 +32,9 @@ class ScaleByAdamState(NamedTuple):
     Attributes:
       count: number of updates applied so far (int32).
       mu: first moment, a pytree like the params.
-      nu: the second-moment estimator's state, a pytree like the params whose
-        leaves are the estimator's per-leaf state.
+      nu: the second-moment estimator's state: a pytree like the params, or,
+        for an estimator keeping several arrays per leaf (AMSGrad's
+        ``(v, v_max)``), a tuple of such pytrees, one per array.
     """
 
     count: jax.Array
@@ -76,8 +81,10 @@ def scale_by_adam(
         Lamb (``debias=False``).
       freeze_steps: Adam-2k (Liu et al. 2019): for this many first steps only
         the second moment is updated and the updates are zero.
-      mu_dtype: storage dtype of the moments; None keeps the params' dtype.
-        The maths runs in float32 for half-precision leaves either way.
+      mu_dtype: storage dtype of the first moment; None keeps the params'
+        dtype. The second moment is kept in at least float32 (and at least
+        ``mu_dtype``), so that it neither overflows float16 nor stalls in
+        bfloat16. The maths runs in float32 for half-precision leaves.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByAdamState``.
@@ -95,6 +102,7 @@ def scale_by_adam(
       https://arxiv.org/abs/1412.6980
     """
     validate_moment_hyperparams(b1, b2, eps, eps_root, eps_placement, bias_correction, freeze_steps)
+    check_dtype("mu_dtype", mu_dtype)
     estimator = default_estimator(second_moment)
 
     def init_fn(params):
@@ -103,6 +111,8 @@ def scale_by_adam(
 
     def update_fn(updates, state, params=None):
         del params
+        check_state_type(state, ScaleByAdamState, "scale_by_adam")
+        check_moments(updates, state.mu, state.nu, estimator, mu_dtype, "scale_by_adam")
         moments = update_moments(
             updates, state.count, state.mu, state.nu,
             b1=b1, b2=b2, eps=eps, estimator=estimator, eps_placement=eps_placement,
@@ -111,8 +121,12 @@ def scale_by_adam(
         eps_root_t = resolve(eps_root, state.count)
 
         def direction(g, m_hat, v_hat):
+            if not is_trainable(m_hat):
+                return frozen_update(g, m_hat)
             step = adaptive_step(m_hat, v_hat, moments.eps, eps_root_t)
-            return jnp.where(moments.active, step, 0).astype(g.dtype)
+            # A frozen step moves nothing, but a non-finite v must not hide until the freeze ends.
+            idle = jnp.where(jnp.isfinite(v_hat), 0, jnp.nan).astype(step.dtype)
+            return jnp.where(moments.active, step, idle).astype(g.dtype)
 
         updates = jax.tree.map(direction, updates, moments.m_hat, moments.v_hat)
         return updates, ScaleByAdamState(moments.count, moments.mu, moments.nu)

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import optax
 
 from .._hyperparams import ScalarOrSchedule, resolve
+from .._leaves import frozen_update, is_trainable
+from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_real
 
 __all__ = ["ScaleByLearningRateState", "scale_by_learning_rate"]
@@ -59,9 +61,15 @@ def scale_by_learning_rate(
         return ScaleByLearningRateState(jnp.zeros([], jnp.int32), jnp.zeros([], jnp.float32))
 
     def update_fn(updates, state, params=None):
-        del params
+        check_state_type(state, ScaleByLearningRateState, "scale_by_learning_rate")
+        if params is not None:
+            check_tree_matches(updates, params, piece="scale_by_learning_rate")
         rate = resolve(learning_rate, state.count)
-        updates = jax.tree.map(lambda u: (sign * rate).astype(u.dtype) * u, updates)
+
+        def scale(u, p=None):
+            return (sign * rate).astype(u.dtype) * u if is_trainable(u) else frozen_update(u, p)
+
+        updates = jax.tree.map(scale, updates, *([] if params is None else [params]))
         return updates, ScaleByLearningRateState(state.count + 1, rate)
 
     return optax.GradientTransformation(init_fn, update_fn)

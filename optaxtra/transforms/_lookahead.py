@@ -8,7 +8,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_int, check_real
+from .._fast_paths import fast_paths_enabled
+from ._lookahead_sync import sync_fast, sync_plain
 
 __all__ = ["LookaheadState", "lookahead_state", "slow_params"]
 
@@ -49,14 +52,18 @@ def lookahead_state(
     weights (initialised to the params given to ``init``, as in the paper's
     Algorithm 1, pytorch_ranger and optax) and ``alpha = slow_step_size``. On
     a sync step the update returned moves the params onto the new slow
-    weights; the inner state is kept unless ``reset_inner_state``. The sync
-    branch runs under ``lax.cond``, so off-sync steps cost one inner step.
+    weights; the inner state is kept unless ``reset_inner_state``. Writing
+    the slow weights runs under ``lax.cond``, on sync steps only; off-sync
+    steps cost one inner step and one read of the slow weights, with no
+    param-sized temporary (see ``_lookahead_sync``).
 
     Unlike ``optax.lookahead``, the params need not be wrapped in
     ``LookaheadParams``, so this drops into ``flax.training.train_state.TrainState``
     and ``flax.nnx.Optimizer`` unchanged. torch-optimizer's ``Lookahead``
     differs: its slow weights start at the params after the first inner step
-    and it syncs at steps 1, k + 1, 2k + 1, ...
+    and it syncs at steps 1, k + 1, 2k + 1, ... (to reproduce it, take one
+    inner step, then start from a ``LookaheadState`` whose slow weights are the
+    new params and whose inner state is the one after that step).
 
     Args:
       inner: the fast optimizer.
@@ -92,7 +99,8 @@ def lookahead_state(
     def init_fn(params):
         return LookaheadState(
             count=jnp.zeros([], jnp.int32),
-            slow=jax.tree.map(jnp.asarray, params),
+            # A copy: the caller may donate the params and the state together.
+            slow=jax.tree.map(lambda p: jnp.array(p, copy=True), params),
             inner=inner.init(params),
             synced=jnp.zeros([], bool),
         )
@@ -100,23 +108,20 @@ def lookahead_state(
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError("lookahead_state needs the params: call update(updates, state, params).")
+        check_state_type(state, LookaheadState, "lookahead_state")
+        check_tree_matches(updates, state.slow, piece="lookahead_state", against="the slow weights")
+        check_tree_matches(
+            params, state.slow, piece="lookahead_state", what="the params", against="the slow weights"
+        )
         inner_updates, inner_state = inner.update(updates, state.inner, params)
         count = state.count + 1
         synced = count % sync_period == 0
 
-        def sync(_):
-            fast = optax.apply_updates(params, inner_updates)
-            slow = jax.tree.map(
-                lambda s, f: (s + slow_step_size * (f - s)).astype(s.dtype), state.slow, fast
-            )
-            moved = jax.tree.map(lambda s, p: (s - p).astype(p.dtype), slow, params)
-            new_inner = inner.init(slow) if reset_inner_state else inner_state
-            return moved, slow, new_inner
-
-        def keep(_):
-            return inner_updates, state.slow, inner_state
-
-        new_updates, slow, inner_state = jax.lax.cond(synced, sync, keep, None)
+        sync = sync_fast if fast_paths_enabled() else sync_plain
+        reinit = inner.init if reset_inner_state else None
+        new_updates, slow, inner_state = sync(
+            synced, params, inner_updates, state.slow, inner_state, slow_step_size, reinit
+        )
         return new_updates, LookaheadState(count, slow, inner_state, synced)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -30,7 +30,10 @@ from typing import Any, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._fast_paths import fast_paths_enabled
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve, resolve_decay
+from .._leaves import first_moment_dtype, frozen_update, is_trainable, second_moment_dtype
+from .._tree_checks import check_tree_matches
 from .._validation import check_bool, check_choice, check_int, check_real
 from ._second_moment import SecondMoment, ema_second_moment
 
@@ -68,10 +71,68 @@ def validate_moment_hyperparams(
 
 
 def init_moments(params: Any, estimator: SecondMoment, mu_dtype: Any) -> tuple[Any, Any]:
-    """Zero first moments (in ``mu_dtype`` or the params' dtype) and estimator state."""
-    mu = jax.tree.map(lambda p: jnp.zeros(p.shape, mu_dtype or p.dtype), params)
-    nu = jax.tree.map(lambda p: estimator.init(p, mu_dtype), params)
-    return mu, nu
+    """Zero first moments (in ``mu_dtype`` or the params' dtype) and estimator state.
+
+    ``zeros_like`` rather than ``zeros(shape)``: the moments take each param's
+    sharding instead of landing on the default device (optax issue #548).
+    """
+    params = jax.tree.map(jnp.asarray, params)
+    mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=first_moment_dtype(p.dtype, mu_dtype)), params)
+    nu = jax.tree.map(lambda p: estimator.init(p, second_moment_dtype(p.dtype, mu_dtype)), params)
+    return mu, _by_component(nu, jax.tree.structure(params), estimator)
+
+
+def _leaf_state_structure(estimator: SecondMoment) -> Any:
+    scalar = jnp.zeros((), jnp.float32)
+    return jax.tree.structure(jax.eval_shape(lambda: estimator.init(scalar, jnp.dtype(jnp.float32))))
+
+
+def _by_component(per_leaf: Any, params_structure: Any, estimator: SecondMoment) -> Any:
+    """Stores an estimator's per-leaf pairs as a pair of param-like trees.
+
+    AMSGrad keeps ``(v, v_max)`` for each leaf. Kept as a tree of pairs, Flax
+    NNX turns the pairs inside its ``State`` into ``State`` objects after the
+    first update, and a sharding rule written for the params would not apply.
+    Kept as ``(tree of v, tree of v_max)``, every part is laid out like the params.
+    """
+    inner = _leaf_state_structure(estimator)
+    if inner == jax.tree.structure(0):
+        return per_leaf
+    if params_structure.num_leaves == 0:  # jax.tree.transpose fails on a tree with no leaves
+        return inner.unflatten([per_leaf] * inner.num_leaves)
+    return jax.tree.transpose(params_structure, inner, per_leaf)
+
+
+def _by_leaf(nu: Any, params_structure: Any, estimator: SecondMoment) -> Any:
+    """The inverse of ``_by_component``: per-leaf states, as the estimator takes them."""
+    inner = _leaf_state_structure(estimator)
+    if inner == jax.tree.structure(0):
+        return nu
+    return jax.tree.transpose(inner, params_structure, nu)
+
+
+def check_moments(updates: Any, mu: Any, nu: Any, estimator: SecondMoment, mu_dtype: Any, piece: str) -> None:
+    """Raises unless ``updates`` match the first moments and ``nu`` is ``estimator``'s state.
+
+    ``nu`` is compared with what ``init_moments`` would make for ``mu``, so a
+    state restored from an optimizer with another estimator (Adam's into
+    AMSGrad) fails here rather than unpacking rows of ``v`` as a pair.
+    """
+    check_tree_matches(
+        updates, mu, piece=piece, against="the optimizer state's first moments",
+        expected_dtype=lambda dtype: first_moment_dtype(dtype, mu_dtype),
+    )
+    expected = jax.eval_shape(
+        lambda mu: _by_component(
+            jax.tree.map(lambda m: estimator.init(m, second_moment_dtype(m.dtype, mu_dtype)), mu),
+            jax.tree.structure(mu), estimator,
+        ),
+        mu,
+    )
+    check_tree_matches(
+        nu, expected, piece=piece, what="the second moments in the state",
+        against="those this optimizer's second-moment estimator keeps",
+    )
 
 
 def update_moments(
@@ -96,7 +157,8 @@ def update_moments(
     """
     b1_t, b2_t, eps_t = resolve_decay(b1, count), resolve_decay(b2, count), resolve(eps, count)
     step = count + 1
-    active = step > freeze_steps
+    # Without frozen steps every step is active: a constant lets XLA drop the selects.
+    active = jnp.asarray(True) if freeze_steps == 0 and fast_paths_enabled() else step > freeze_steps
     if bias_correction:
         bias_correction1 = b1_t.debias(jnp.maximum(step - freeze_steps, 1))
         bias_correction2 = b2_t.debias(step)
@@ -106,6 +168,8 @@ def update_moments(
         eps_t = eps_t / jnp.sqrt(bias_correction2)
 
     def leaf(g, m, n):
+        if not is_trainable(m):
+            return m, n, frozen_update(g, m), frozen_update(g, m)
         dtype = compute_dtype(g.dtype)
         g = g.astype(dtype)
         m_new = b1_t.rate.astype(dtype) * m.astype(dtype) + b1_t.complement.astype(dtype) * g
@@ -116,14 +180,14 @@ def update_moments(
         n_stored = jax.tree.map(lambda new, old: new.astype(old.dtype), n_new, n)
         return m_new.astype(m.dtype), n_stored, m_hat, v_hat
 
-    results = jax.tree.map(leaf, grads, mu, nu)
     treedef = jax.tree.structure(grads)
+    results = jax.tree.map(leaf, grads, mu, _by_leaf(nu, treedef, estimator))
     per_leaf = treedef.flatten_up_to(results)
     unzip = lambda i: treedef.unflatten([r[i] for r in per_leaf])
     return MomentEstimates(
         count=step.astype(jnp.int32),
         mu=unzip(0),
-        nu=unzip(1),
+        nu=_by_component(unzip(1), treedef, estimator),
         m_hat=unzip(2),
         v_hat=unzip(3),
         eps=eps_t,

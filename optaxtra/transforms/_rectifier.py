@@ -11,10 +11,13 @@ import jax.numpy as jnp
 import optax
 
 from .._hyperparams import ScalarOrSchedule, resolve
-from .._validation import check_bool, check_choice, check_real
+from .._leaves import frozen_update, is_trainable
+from .._tree_checks import check_state_type
+from .._validation import check_bool, check_choice, check_dtype, check_real
 from ._moments import (
     EpsPlacement,
     adaptive_step,
+    check_moments,
     default_estimator,
     init_moments,
     update_moments,
@@ -61,7 +64,9 @@ def radam_rho(step: jax.Array, b2: float | jax.Array) -> tuple[jax.Array, jax.Ar
     ``rho_t = rho_inf - 2 t b2^t / (1 - b2^t)`` and ``rho_inf = 2 / (1 - b2) - 1``.
     Computed as written in float32, the two large terms cancel: at
     ``b2 = 0.999`` optax 0.2.8 gets ``rho_5 = 4.961`` and ``rho_6 = 5.975``
-    where the exact values are 4.996 and 5.994. With ``L = -log(b2)`` and
+    where the exact values are 4.996 and 5.994; at ``b2 = 0.9999`` it gets
+    ``rho_1 = 4.32`` and ``rho_2 = 6.32`` (exactly 1 and 2), so its ``>= 5``
+    takes the adaptive step at steps 2, 4, 5, ... With ``L = -log(b2)`` and
     ``z = t L``, both terms are ``(2/L) g(.)`` of the Bernoulli generating
     function ``g(z) = z / (e^z - 1)``, and
 
@@ -167,7 +172,8 @@ def scale_by_radam_rectifier(
       second_moment: the estimator of ``v_hat``; None for Adam's moving
         average. ``amsgrad_second_moment()`` gives rectified AMSGrad,
         ``belief_second_moment()`` rectified AdaBelief.
-      mu_dtype: storage dtype of the moments; None keeps the params' dtype.
+      mu_dtype: storage dtype of the first moment; None keeps the params'
+        dtype. The second moment is kept in at least float32.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByRadamRectifierState``.
@@ -188,6 +194,7 @@ def scale_by_radam_rectifier(
     check_real("threshold", threshold, 4.0, allow_schedule=False)
     check_choice("threshold_comparison", threshold_comparison, (">", ">="))
     check_bool("degenerated_to_sgd", degenerated_to_sgd)
+    check_dtype("mu_dtype", mu_dtype)
     if isinstance(b2, numbers.Real) and isinstance(threshold, numbers.Real) and b2 > 0:
         rho_inf = 2 / (1 - b2) - 1
         if rho_inf <= threshold:
@@ -205,6 +212,8 @@ def scale_by_radam_rectifier(
 
     def update_fn(updates, state, params=None):
         del params
+        check_state_type(state, ScaleByRadamRectifierState, "scale_by_radam_rectifier")
+        check_moments(updates, state.mu, state.nu, estimator, mu_dtype, "scale_by_radam_rectifier")
         moments = update_moments(
             updates, state.count, state.mu, state.nu,
             b1=b1, b2=b2, eps=eps, estimator=estimator, eps_placement=eps_placement,
@@ -217,10 +226,14 @@ def scale_by_radam_rectifier(
         eps_root_t = resolve(eps_root, state.count)
 
         def direction(g, m_hat, v_hat):
+            if not is_trainable(m_hat):
+                return frozen_update(g, m_hat)
             adaptive = rectification.astype(m_hat.dtype) * adaptive_step(
                 m_hat, v_hat, moments.eps, eps_root_t
             )
-            fallback = m_hat if degenerated_to_sgd else jnp.zeros_like(m_hat)
+            # Skipping the step must not hide a non-finite moment until rho_t passes the threshold.
+            idle = jnp.where(jnp.isfinite(m_hat) & jnp.isfinite(v_hat), 0, jnp.nan).astype(m_hat.dtype)
+            fallback = m_hat if degenerated_to_sgd else idle
             return jnp.where(tractable, adaptive, fallback).astype(g.dtype)
 
         updates = jax.tree.map(direction, updates, moments.m_hat, moments.v_hat)

@@ -63,7 +63,7 @@ def _real_zeros(param: jax.Array, dtype: Any) -> jax.Array:
     dtype = jnp.dtype(param.dtype if dtype is None else dtype)
     if jnp.issubdtype(dtype, jnp.complexfloating):
         dtype = jnp.finfo(dtype).dtype
-    return jnp.zeros(param.shape, dtype)
+    return jnp.zeros_like(param, dtype=dtype)  # keeps the param's sharding
 
 
 def _ema(previous: jax.Array, value: jax.Array, b2: Decay) -> jax.Array:

@@ -9,9 +9,11 @@ import jax.numpy as jnp
 import optax
 
 from .._hyperparams import compute_dtype
+from .._leaves import frozen_update, is_trainable
+from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_real
 from ._masking import Mask, resolve_mask
-from ._second_moment import abs_squared
+from ._norms import squared_norms
 
 __all__ = ["TrustRatioState", "trust_ratio"]
 
@@ -29,9 +31,23 @@ class TrustRatioState(NamedTuple):
     ratios: Any
 
 
-def _squared_norm(x: jax.Array, axis_name: str | None) -> jax.Array:
-    value = jnp.sum(abs_squared(x.astype(compute_dtype(x.dtype)))).astype(jnp.float32)
-    return jax.lax.psum(value, axis_name) if axis_name is not None else value
+def _summed_axes(param: jax.Array, axis_name: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """The mapped axes a layer is split over, whose partial norms must be summed.
+
+    ``shard_map`` (with its default ``check_vma=True``) records in each value's
+    type the axes it varies over: a layer replicated over an axis already holds
+    its whole norm and is not summed (that would count it once per device).
+    Where this is not tracked (``pmap``, ``check_vma=False``; detected because
+    ``axis_index`` itself is then untracked), every layer is taken to be split.
+    """
+    if axis_name is None:
+        return ()
+    varying = lambda x: getattr(getattr(jax.typeof(x), "mat", None), "varying", frozenset())
+    axes = axis_name if isinstance(axis_name, tuple) else (axis_name,)
+    return tuple(
+        axis for axis in axes
+        if axis in varying(param) or axis not in varying(jax.lax.axis_index(axis))
+    )
 
 
 def trust_ratio(
@@ -43,7 +59,7 @@ def trust_ratio(
     max_ratio: float | None = None,
     mask: Mask | None = None,
     weight_decay_mask: Mask | None = None,
-    axis_name: str | None = None,
+    axis_name: str | tuple[str, ...] | None = None,
 ) -> optax.GradientTransformation:
     r"""Scales each layer's update by its trust ratio.
 
@@ -72,8 +88,11 @@ def trust_ratio(
         inverted); the others pass through unscaled.
       weight_decay_mask: which layers ``separate_weight_decay`` applies to.
       axis_name: for params sharded under ``shard_map``/``pmap`` where each
-        device holds a slice of a layer: the norms are summed over this axis.
-        Not needed under ``jax.jit`` with sharded arrays (norms are global).
+        device holds a slice of a layer: the norms are summed over this mesh
+        axis (or tuple of axes). Under ``shard_map`` layers replicated over the
+        axis are recognised and not summed; under ``pmap`` every adapted layer
+        must be split. Not needed under ``jax.jit`` with sharded arrays, where
+        norms are global.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``TrustRatioState``; its
@@ -107,28 +126,35 @@ def trust_ratio(
     def init_fn(params):
         adapted = resolve_mask(mask, params)
         resolve_mask(weight_decay_mask, params, "weight_decay_mask")
-        ones = lambda _, adapt: jnp.ones([], jnp.float32) if adapt else None
+        ones = lambda p, adapt: jnp.ones([], jnp.float32) if adapt and is_trainable(p) else None
         return TrustRatioState(jax.tree.map(ones, params, adapted))
 
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError("trust_ratio needs the params: call update(updates, state, params).")
+        check_state_type(state, TrustRatioState, "trust_ratio")
+        check_tree_matches(updates, params, piece="trust_ratio")
         adapted = resolve_mask(mask, params)
         decayed = resolve_mask(weight_decay_mask, params, "weight_decay_mask")
 
         def leaf(u, p, adapt, decay):
+            if not is_trainable(p):
+                return frozen_update(u, p), None
+            p = jnp.asarray(p)
             wd = separate_weight_decay if (separate_weight_decay is not None and decay) else 0.0
             dtype = compute_dtype(u.dtype)
             direction = u.astype(dtype) + wd * p.astype(dtype) if wd else u.astype(dtype)
             if not adapt:
                 return direction.astype(u.dtype), None
-            weight_norm = jnp.sqrt(_squared_norm(p, axis_name))
+            axes = _summed_axes(p, axis_name)
+            weight_squared, update_squared = squared_norms(p, u, axes)
+            weight_norm = jnp.sqrt(weight_squared)
             if max_weight_norm is not None:
                 weight_norm = jnp.minimum(weight_norm, max_weight_norm)
             if separate_weight_decay is None:
-                denominator = jnp.sqrt(_squared_norm(u, axis_name))
+                denominator = jnp.sqrt(update_squared)
             else:
-                denominator = jnp.sqrt(_squared_norm(u, axis_name)) + wd * weight_norm
+                denominator = jnp.sqrt(update_squared) + wd * weight_norm
             ratio = trust_coefficient * weight_norm / (denominator + eps)
             ratio = jnp.where((weight_norm > 0) & (denominator > 0), ratio, 1.0)
             if max_ratio is not None:

@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import optax
 
 from .._hyperparams import ScalarOrSchedule, resolve
+from .._leaves import frozen_update, is_trainable
+from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_real
 from ._masking import Mask, resolve_mask
 
@@ -55,10 +57,15 @@ def _decay(
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError(f"{name} needs the params: call update(updates, state, params).")
+        check_state_type(state, state_type, name)
+        check_tree_matches(updates, params, piece=name)
         factor = coefficient(state.count)
         selected = resolve_mask(mask, params)
 
         def leaf(u, p, keep):
+            if not is_trainable(p):
+                return frozen_update(u, p)
+            p = jnp.asarray(p)
             return (u + factor.astype(p.dtype) * p).astype(u.dtype) if keep else u
 
         updates = jax.tree.map(leaf, updates, params, selected)

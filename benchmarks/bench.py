@@ -1,0 +1,233 @@
+"""Optimizer step speed against the bandwidth floor and optax, on a few parameter trees.
+
+Run from the repository root::
+
+    python benchmarks/bench.py            # full run, writes benchmarks/README.md and results.json
+    python benchmarks/bench.py --quick    # tiny trees, under a minute: a smoke test
+
+For each tree and each optimizer of ``optaxtra.OPTIMIZERS`` (plus bfloat16-state
+variants) three steps are compiled with params and state donated, as a
+training loop does: optaxtra's optimizer, optax's equivalent (where there is
+one) and the floor that moves the same bytes (``floor.py``). They are timed in
+interleaved rounds; ratios are taken within each round and their median is
+reported, with the spread of the per-round medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import optaxtra
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import equivalents  # noqa: E402
+import floor  # noqa: E402
+import measure  # noqa: E402
+import report  # noqa: E402
+import trees  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+LEARNING_RATE = 1e-3
+
+# Extra rows: moments stored in bfloat16, maths in float32.
+VARIANTS: dict[str, tuple[Callable[[float], optax.GradientTransformation], Any]] = {
+    "adam_bf16": (
+        lambda lr: optaxtra.adam(lr, mu_dtype=jnp.bfloat16),
+        lambda lr: optax.adam(lr, mu_dtype=jnp.bfloat16),
+    ),
+    "lamb_bf16": (lambda lr: optaxtra.lamb(lr, weight_decay=1e-2, mu_dtype=jnp.bfloat16), None),
+}
+
+FULL_TREES = {
+    "gpt2_8m": lambda: trees.gpt2(224),
+    "gpt2_31m": lambda: trees.gpt2(448),
+    "many_small": lambda: trees.many_small(2000),
+    "few_large": lambda: trees.few_large(200),
+    "resnet18": lambda: trees.resnet(64),
+}
+QUICK_TREES = {
+    "gpt2_tiny": lambda: trees.gpt2(32, layers=2, vocab=128, context=64),
+    "many_small_tiny": lambda: trees.many_small(200, 8, 8),
+    "few_large_tiny": lambda: trees.few_large(20, 8, 8, small_leaves=200),
+    "resnet_tiny": lambda: trees.resnet(8, blocks=(1, 1), classes=10),
+}
+QUICK_OPTIMIZERS_ELSEWHERE = ("adam",)
+
+
+def _factories(name: str):
+    if name in VARIANTS:
+        return VARIANTS[name]
+    return optaxtra.OPTIMIZERS[name], equivalents.OPTAX_EQUIVALENTS.get(name)
+
+
+def _median_ratio(numerators: list[float], denominators: list[float]) -> float:
+    return statistics.median(a / b for a, b in zip(numerators, denominators))
+
+
+def _summary(timed: measure.Timed, state_bytes: int | None = None) -> dict[str, Any]:
+    medians = [t * 1e3 for t in timed.medians()]
+    out = {
+        "median_ms": statistics.median(medians),
+        "spread_ms": [min(medians), max(medians)],
+        "mean_ms": statistics.median(t * 1e3 for t in timed.means()),
+        "compile_s": timed.compile_s,
+        "faults_mib": statistics.median(timed.faults) * 4096 / 2**20,
+        "temp_mib": timed.temp_bytes / 2**20,
+        "round_medians_ms": medians,
+    }
+    if state_bytes is not None:
+        out["state_bytes"] = state_bytes
+    return out
+
+
+def bench_optimizer(name, params, grads, floors, settings) -> dict[str, Any]:
+    """Times one optimizer, its optax equivalent and its floor side by side."""
+    ours_factory, optax_factory = _factories(name)
+    entry = equivalents.optaxtra_entry(ours_factory(LEARNING_RATE), params)
+    ours_bytes = floor.tree_bytes(entry.state)
+    ours = measure.compile_entry(name, entry.step, entry.params, entry.state, grads)
+
+    dtypes = floor.slot_dtypes(params, entry.state)
+    key = tuple(str(d) for d in dtypes)
+    floor_params = jax.tree.map(lambda x: jnp.array(x, copy=True), params)
+    floor_state = floor.floor_state(params, dtypes)
+    if key not in floors:
+        timed = measure.compile_entry("floor", floor.floor_step(len(dtypes), chained=False),
+                                      floor_params, floor_state, grads)
+        floors[key] = (timed.compiled, timed.compile_s)
+    compiled, floor_compile = floors[key]
+    base = measure.compile_entry("floor", None, floor_params, floor_state, grads, compiled=compiled)
+    base.compile_s = floor_compile
+
+    theirs, theirs_bytes = None, None
+    if optax_factory is not None:
+        other = equivalents.optax_entry(optax_factory(LEARNING_RATE), params, name)
+        theirs_bytes = floor.tree_bytes(other.state) + other.state_bytes_extra
+        theirs = measure.compile_entry("optax", other.step, other.params, other.state, grads)
+
+    entries = [e for e in (base, ours, theirs) if e is not None]
+    for index in range(settings["repeats"]):
+        for e in entries:
+            warmup = settings["warmup"] if index == 0 else 2
+            measure.time_round(e, grads, settings["steps"], warmup)
+
+    ratios = {
+        "floor": _median_ratio(ours.medians(), base.medians()),
+        "floor_amortised": _median_ratio(ours.means(), base.means()),
+        "compile_floor": ours.compile_s / base.compile_s,
+        "optax": None, "optax_amortised": None, "compile_optax": None, "state_optax": None,
+    }
+    if theirs is not None:
+        ratios.update(
+            optax=_median_ratio(ours.medians(), theirs.medians()),
+            optax_amortised=_median_ratio(ours.means(), theirs.means()),
+            compile_optax=ours.compile_s / theirs.compile_s,
+            state_optax=ours_bytes / theirs_bytes if theirs_bytes else None,
+        )
+    floor_summary = _summary(base)
+    floor_summary["slots"] = len(dtypes)
+    return {
+        "optimizer": name,
+        "optaxtra": _summary(ours, ours_bytes),
+        "optax": None if theirs is None else _summary(theirs, theirs_bytes),
+        "floor": floor_summary,
+        "ratios": ratios,
+    }
+
+
+def bench_tree(shapes, names, settings, log) -> dict[str, Any]:
+    leaves, size = trees.count(shapes)
+    params = jax.tree.map(jnp.asarray, trees.build(shapes, seed=0))
+    grads = jax.tree.map(jnp.asarray, trees.build(shapes, seed=1))
+    floors: dict = {}
+    rows = []
+    for name in names:
+        row = bench_optimizer(name, params, grads, floors, settings)
+        r = row["ratios"]
+        log(f"  {name:16s} {row['optaxtra']['median_ms']:9.2f} ms  x{r['floor']:.2f} floor  "
+            f"x{r['optax'] or float('nan'):.2f} optax  compile {row['optaxtra']['compile_s']:.2f}s")
+        rows.append(row)
+        gc.collect()
+    return {"leaves": leaves, "params": size, "params_bytes": floor.tree_bytes(params), "rows": rows}
+
+
+def many_vs_few(results: dict[str, Any], many: str, few: str) -> list[dict[str, Any]]:
+    if many not in results or few not in results:
+        return []
+    few_rows = {row["optimizer"]: row for row in results[few]["rows"]}
+    out = []
+    for row in results[many]["rows"]:
+        other = few_rows.get(row["optimizer"])
+        if other is None:
+            continue
+        optax_ratio = None
+        if row["optax"] and other["optax"]:
+            optax_ratio = row["optax"]["median_ms"] / other["optax"]["median_ms"]
+        out.append({
+            "optimizer": row["optimizer"],
+            "many_ms": row["optaxtra"]["median_ms"],
+            "few_ms": other["optaxtra"]["median_ms"],
+            "ratio": row["optaxtra"]["median_ms"] / other["optaxtra"]["median_ms"],
+            "compile_s": row["optaxtra"]["compile_s"],
+            "optax_ratio": optax_ratio,
+        })
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny trees, a smoke test")
+    parser.add_argument("--trees", help="comma-separated tree names (default: all)")
+    parser.add_argument("--optimizers", help="comma-separated optimizer names (default: all)")
+    parser.add_argument("--repeats", type=int, help="interleaved rounds (default 5; quick 1)")
+    parser.add_argument("--steps", type=int, help="timed steps per round (default 30; quick 10)")
+    parser.add_argument("--warmup", type=int, help="untimed steps before the first round (default 5; quick 2)")
+    parser.add_argument("--out", type=Path, help="markdown file to write the results into "
+                        "(default benchmarks/README.md; none in quick mode)")
+    parser.add_argument("--json", type=Path, help="JSON results (default benchmarks/results.json; "
+                        "none in quick mode)")
+    args = parser.parse_args(argv)
+
+    tree_table = QUICK_TREES if args.quick else FULL_TREES
+    tree_names = args.trees.split(",") if args.trees else list(tree_table)
+    all_names = list(optaxtra.OPTIMIZERS) + list(VARIANTS)
+    names = args.optimizers.split(",") if args.optimizers else all_names
+    settings = {
+        "quick": args.quick,
+        "repeats": args.repeats or (1 if args.quick else 5),
+        "steps": args.steps or (10 if args.quick else 30),
+        "warmup": args.warmup or (2 if args.quick else 5),
+    }
+    out = args.out if args.out or args.quick else HERE / "README.md"
+    json_out = args.json if args.json or args.quick else HERE / "results.json"
+
+    log = lambda text: print(text, flush=True)
+    results: dict[str, Any] = {"machine": report.machine(), "settings": settings, "trees": {}}
+    for tree_name in tree_names:
+        shapes = tree_table[tree_name]()
+        log(f"{tree_name}: {trees.count(shapes)[0]} leaves, {trees.count(shapes)[1]:,} params")
+        tree_names_here = names
+        if args.quick and not tree_name.startswith("gpt2") and not args.optimizers:
+            tree_names_here = [n for n in names if n in QUICK_OPTIMIZERS_ELSEWHERE]
+        results["trees"][tree_name] = bench_tree(shapes, tree_names_here, settings, log)
+    results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    prefix = "_tiny" if args.quick else ""
+    results["many_vs_few"] = many_vs_few(results["trees"], f"many_small{prefix}", f"few_large{prefix}")
+    text = report.write(results, out, json_out)
+    if out is None:
+        print(text)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The ``optaxtra`` command line: ``optaxtra compare`` (also ``python -m optaxtra``)."""

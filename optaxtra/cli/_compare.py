@@ -1,0 +1,167 @@
+"""``optaxtra compare`` without ``--experiment``: optimizers x learning rates x seeds on tasks.
+
+Answers "which optimizer, at which learning rate, for my kind of problem?":
+per task, one table of every (optimizer, learning rate), the best learning
+rate of each optimizer marked ``*``, then the optimizers ranked by validation
+loss at their best learning rate, each compared seed by seed with the first
+(see ``_stats`` for when a difference counts).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from ._errors import UsageError
+from ._loading import resolve_optimizer, resolve_task
+from ._outcome import Options, Outcome
+from ._plots import plot_curves, plot_versus
+from ._records import Cell, cells
+from ._report import metric_text, sweep_table
+from ._runner import Job, optimizer_sweep, run_jobs
+from ._stats import compare, format_difference
+
+__all__ = ["DEFAULTS", "best_cells", "run_compare"]
+
+DEFAULTS = Options(
+    tasks=("digits", "charlm"),
+    optimizers=("adam", "adamw", "radam", "ranger", "lamb", "sgd_momentum"),
+    seeds=(0, 1),
+    warmup=0,
+)
+
+
+def _score(cell: Cell) -> tuple[int, float]:
+    """Fewest diverged seeds first, then the lowest mean validation loss."""
+    mean = cell.mean("final_validation_loss")
+    return cell.diverged, mean if np.isfinite(mean) else np.inf
+
+
+def best_cells(task_cells: list[Cell]) -> dict[Any, Cell]:
+    """The best setting of each optimizer (cells keyed ``(optimizer, ...)``), by ``_score``."""
+    best: dict[Any, Cell] = {}
+    for cell in task_cells:
+        name = cell.key[0]
+        if name not in best or _score(cell) < _score(best[name]):
+            best[name] = cell
+    return best
+
+
+def _ranking(task: str, best: dict[Any, Cell], rates: Sequence[float]) -> tuple[Table, str]:
+    ranked = sorted(best.values(), key=_score)
+    top = ranked[0]
+    table = Table(
+        title=(
+            f"{task}: each optimizer at its best learning rate, ranked by validation loss; "
+            "Δ paired by seed vs #1"
+        ),
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    headers = (
+        "#",
+        "optimizer",
+        "lr",
+        "val loss",
+        "val acc %",
+        "Δ val loss (per seed)",
+        "seed noise",
+        "verdict",
+    )
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("optimizer", "verdict") else "right")
+    ties, worse = [], []
+    for rank, cell in enumerate(ranked, 1):
+        loss = compare(
+            cell.values("final_validation_loss"), top.values("final_validation_loss"), higher_is_better=False
+        )
+        if cell is top:
+            verdict, difference, noise = "best", "", ""
+        else:
+            verdict = "worse than #1" if loss.distinguishable else "not distinguishable from #1"
+            (worse if loss.distinguishable else ties).append(cell.key[0])
+            difference, noise = format_difference(loss), f"{loss.noise:.3f}"
+        table.add_row(
+            str(rank),
+            cell.key[0],
+            f"{cell.key[1]:g}",
+            metric_text(cell, "final_validation_loss"),
+            metric_text(cell, "final_validation_accuracy"),
+            difference,
+            noise,
+            verdict,
+        )
+    finding = (
+        f"{task}: best {top.key[0]} at learning rate {top.key[1]:g}; "
+        f"not distinguishable from it: {', '.join(ties) or 'none'}; worse: {', '.join(worse) or 'none'}."
+    )
+    edge = [cell.key[0] for cell in ranked if len(rates) > 1 and cell.key[1] in (min(rates), max(rates))]
+    if edge:
+        finding += f" Best lr at the edge of the grid (the optimum may lie outside it): {', '.join(edge)}."
+    return table, finding
+
+
+def run_compare(options: Options, console: Console, out: Path) -> Outcome:
+    """Runs the comparison described by ``options`` (defaults filled from ``DEFAULTS``)."""
+    tasks = [resolve_task(spec) for spec in options.tasks or DEFAULTS.tasks]
+    optimizers = [resolve_optimizer(spec) for spec in options.optimizers or DEFAULTS.optimizers]
+    for kind, names in (
+        ("task", [task.name for task in tasks]),
+        ("optimizer", [name for name, _ in optimizers]),
+    ):
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise UsageError(f"{kind} name(s) given twice: {', '.join(twice)}; each must be distinct.")
+    seeds = options.seeds or DEFAULTS.seeds
+    warmup = DEFAULTS.warmup if options.warmup is None else options.warmup
+    jobs = []
+    for task in tasks:
+        steps = options.steps or task.steps
+        if warmup > steps:
+            raise UsageError(f"--warmup ({warmup}) is longer than the run ({steps} steps on {task.name}).")
+        for label, factory in optimizers:
+            sweep = optimizer_sweep(label, factory, options.learning_rates or task.learning_rates, warmup)
+            jobs.append(Job(task, sweep, steps, options.batch_size or task.batch_size, {"warmup": warmup}))
+    records = run_jobs(jobs, seeds, console=console, target_loss=options.target_loss)
+    tables, findings, plots = [], [], []
+    for task in tasks:
+        task_records = [record for record in records if record["task"] == task.name]
+        task_cells = cells(task_records, by=("optimizer", "learning_rate"))
+        best = best_cells(task_cells)
+        first = task_records[0]
+        title = (
+            f"{task.name}: {task.description}; {first['steps']} steps, batch {first['batch_size']}, "
+            f"warm-up {warmup}, seeds {', '.join(map(str, seeds))}; * = best lr of each optimizer"
+        )
+        rows = [((cell.key[0], f"{cell.key[1]:g}"), cell, best[cell.key[0]] is cell) for cell in task_cells]
+        tables.append(sweep_table(title, ("optimizer", "lr"), rows))
+        ranking, finding = _ranking(task.name, best, options.learning_rates or task.learning_rates)
+        tables.append(ranking)
+        findings.append(finding)
+        plot_curves(
+            out / f"{task.name}_curves.png",
+            f"{task.name}: loss at each optimizer's best learning rate (band: seeds)",
+            [(f"{name} (lr {cell.key[1]:g})", cell) for name, cell in best.items()],
+        )
+        plot_versus(
+            out / f"{task.name}_lr.png",
+            f"{task.name}: final loss vs learning rate ({first['steps']} steps)",
+            task_records,
+            x="learning_rate",
+            series="optimizer",
+            metrics=("final_validation_loss", "final_validation_accuracy"),
+        )
+        plots += [f"{task.name}_curves.png", f"{task.name}_lr.png"]
+    config = {
+        "tasks": {task.name: task.description for task in tasks},
+        "optimizers": [label for label, _ in optimizers],
+        "learning_rates": {task.name: list(options.learning_rates or task.learning_rates) for task in tasks},
+        "seeds": list(seeds),
+        "warmup": warmup,
+    }
+    return Outcome("compare", records, tables, findings, "", plots, config)

@@ -1,0 +1,136 @@
+"""From a sweep's arrays to one record per run, and from records to per-setting cells.
+
+A run is *diverged* when its training loss became NaN or inf at any step,
+its final losses are not finite, or it ended with a validation loss above
+the one it started from (training made the model worse than its random
+initialisation: at a too-large learning rate, typically a blow-up followed by
+a collapse to a constant prediction). Diverged runs keep their record
+(flagged), are counted in every table, and never enter an average.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, NamedTuple, Sequence
+
+import numpy as np
+
+from ._engine import SweepResult
+
+__all__ = ["METRICS", "Cell", "cells", "records_from"]
+
+METRICS = ("final_train_loss", "final_train_accuracy", "final_validation_loss", "final_validation_accuracy")
+CURVE_POINTS = 100
+
+
+def _number(value: Any) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _binned(values: np.ndarray) -> tuple[list[int], list[float | None]]:
+    """The curve averaged over at most ``CURVE_POINTS`` bins, for JSON and plots."""
+    edges = np.unique(np.linspace(0, values.size, CURVE_POINTS + 1).astype(int))
+    means = [values[start:stop].mean() for start, stop in zip(edges[:-1], edges[1:])]
+    return [int(stop) for stop in edges[1:]], [_number(mean) for mean in means]
+
+
+def _steps_to_target(losses: np.ndarray, target: float | None) -> int | None:
+    """First step where the running mean of the training loss (window steps/20) reaches ``target``."""
+    if target is None:
+        return None
+    window = max(1, losses.size // 20)
+    running = np.convolve(losses, np.ones(window) / window, mode="valid")
+    below = np.flatnonzero(np.isfinite(running) & (running <= target))
+    return int(below[0] + window) if below.size else None
+
+
+def records_from(
+    result: SweepResult, *, target_loss: float | None, tags: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One JSON-ready dict per run of ``result`` (non-finite numbers become ``None``)."""
+    records = []
+    for run in range(result.seeds.size):
+        losses = result.train_loss[run]
+        bad = np.flatnonzero(~np.isfinite(losses))
+        start = result.validation_loss[run, 0]
+        final_val = result.validation_loss[run, -1]
+        diverged = bool(
+            bad.size
+            or not np.isfinite(final_val)
+            or not np.isfinite(result.final_train_loss[run])
+            or (np.isfinite(start) and final_val > start)
+        )
+        steps, train_curve = _binned(losses)
+        records.append(
+            {
+                "task": result.task,
+                "optimizer": result.optimizer,
+                **{name: float(values[run]) for name, values in result.settings.items()},
+                **tags,
+                "seed": int(result.seeds[run]),
+                "steps": int(losses.size),
+                "batch_size": result.batch_size,
+                "final_train_loss": _number(result.final_train_loss[run]),
+                "final_train_accuracy": _number(result.final_train_accuracy[run]),
+                "final_validation_loss": _number(final_val),
+                "final_validation_accuracy": _number(result.validation_accuracy[run, -1]),
+                "steps_to_target": None if diverged else _steps_to_target(losses, target_loss),
+                "target_loss": target_loss,
+                "diverged": diverged,
+                "diverged_at_step": int(bad[0] + 1) if bad.size else None,
+                "curves": {
+                    "steps": steps,
+                    "train_loss": train_curve,
+                    "eval_steps": [int(step) for step in result.eval_steps],
+                    "validation_loss": [_number(value) for value in result.validation_loss[run]],
+                    "validation_accuracy": [_number(value) for value in result.validation_accuracy[run]],
+                },
+            }
+        )
+    return records
+
+
+class Cell(NamedTuple):
+    """The runs of one setting over seeds.
+
+    Attributes:
+      key: the values of the grouping fields.
+      runs: the records, in seed order.
+    """
+
+    key: tuple[Any, ...]
+    runs: list[dict[str, Any]]
+
+    @property
+    def seeds(self) -> list[int]:
+        return [run["seed"] for run in self.runs]
+
+    @property
+    def diverged(self) -> int:
+        return sum(run["diverged"] for run in self.runs)
+
+    def values(self, metric: str) -> np.ndarray:
+        """Per-seed values, NaN for a diverged run or a missing metric."""
+        return np.array(
+            [np.nan if run["diverged"] or run[metric] is None else run[metric] for run in self.runs],
+            dtype=float,
+        )
+
+    def mean(self, metric: str) -> float:
+        """Mean over the runs that did not diverge (NaN if none)."""
+        values = self.values(metric)
+        return float(np.mean(values[np.isfinite(values)])) if np.isfinite(values).any() else float("nan")
+
+    def spread(self, metric: str) -> float:
+        """Max minus min over the runs that did not diverge."""
+        values = self.values(metric)
+        finite = values[np.isfinite(values)]
+        return float(finite.max() - finite.min()) if finite.size else float("nan")
+
+
+def cells(records: Iterable[dict[str, Any]], by: Sequence[str]) -> list[Cell]:
+    """Groups records by the fields ``by``, in first-seen order, each cell sorted by seed."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(tuple(record[field] for field in by), []).append(record)
+    return [Cell(key, sorted(runs, key=lambda run: run["seed"])) for key, runs in groups.items()]

@@ -1,0 +1,145 @@
+"""What the experiments share: their settings, the metric they judge by, and how verdicts read."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from ...tasks._interface import Task
+from .._errors import UsageError
+from .._loading import resolve_task
+from .._outcome import Options
+from .._records import Cell
+from .._stats import Comparison, compare, format_difference
+
+__all__ = [
+    "VALIDATION_ACCURACY",
+    "VALIDATION_LOSS",
+    "Metric",
+    "Setup",
+    "best_by",
+    "by_key",
+    "combine",
+    "format_settings",
+    "judge",
+    "primary_metric",
+    "setup",
+]
+
+
+class Metric(NamedTuple):
+    """A record field experiments judge by, and how to print it."""
+
+    field: str
+    higher_is_better: bool
+    scale: float
+    digits: int
+    label: str
+
+
+VALIDATION_ACCURACY = Metric("final_validation_accuracy", True, 100.0, 1, "val acc (points)")
+VALIDATION_LOSS = Metric("final_validation_loss", False, 1.0, 3, "val loss")
+
+
+def primary_metric(task: Task) -> Metric:
+    """Validation accuracy where the task has one, else validation loss."""
+    return VALIDATION_ACCURACY if task.accuracy is not None else VALIDATION_LOSS
+
+
+class Setup(NamedTuple):
+    """An experiment's effective settings: its defaults, overridden by the options given."""
+
+    task: Task
+    learning_rates: tuple[float, ...]
+    seeds: tuple[int, ...]
+    steps: int
+    batch_size: int
+    warmup: int
+
+
+def setup(
+    name: str,
+    options: Options,
+    *,
+    task: str,
+    learning_rates: Sequence[float],
+    seeds: int,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    warmup: int = 0,
+) -> Setup:
+    """The experiment's defaults with the user's ``--task/--lrs/--seeds/--steps/--batch-size/--warmup``."""
+    if options.optimizers is not None:
+        raise UsageError(
+            f"--optimizers cannot be combined with --experiment {name}: it fixes its optimizers."
+        )
+    if options.tasks is not None and len(options.tasks) != 1:
+        raise UsageError(f"--experiment {name} runs on one task; got --task {','.join(options.tasks)}.")
+    chosen = resolve_task(options.tasks[0] if options.tasks else task)
+    run_steps = options.steps or steps or chosen.steps
+    run_warmup = warmup if options.warmup is None else options.warmup
+    if run_warmup > run_steps:
+        raise UsageError(f"--warmup ({run_warmup}) is longer than the run ({run_steps} steps).")
+    return Setup(
+        task=chosen,
+        learning_rates=tuple(options.learning_rates or learning_rates),
+        seeds=tuple(options.seeds or range(seeds)),
+        steps=run_steps,
+        batch_size=options.batch_size or batch_size or chosen.batch_size,
+        warmup=run_warmup,
+    )
+
+
+def judge(
+    a_name: str, a: Cell, b_name: str, b: Cell, metric: Metric, where: str = ""
+) -> tuple[Comparison, str]:
+    """Compares ``a`` with ``b`` seed by seed; returns the comparison and one sentence."""
+    comparison = compare(
+        a.values(metric.field), b.values(metric.field), higher_is_better=metric.higher_is_better
+    )
+    outcome = {"a": f"{a_name} better", "b": f"{b_name} better", "tie": "not distinguishable"}[
+        comparison.verdict
+    ]
+    difference = format_difference(comparison, metric.scale, metric.digits)
+    noise = f"{comparison.noise * metric.scale:.{metric.digits}f}"
+    return (
+        comparison,
+        f"{a_name} − {b_name}{where}: {metric.label} {difference}, seed noise {noise} → {outcome}.",
+    )
+
+
+def combine(supports: Sequence[bool], contradicts: Sequence[bool]) -> str:
+    """The verdict of a claim from the comparisons that support or contradict it."""
+    if any(supports) and not any(contradicts):
+        return "held"
+    if any(contradicts) and not any(supports):
+        return "did not hold"
+    if any(supports) and any(contradicts):
+        return "mixed"
+    return "not distinguishable"
+
+
+def format_settings(values: Sequence[float]) -> str:
+    """``"1e-3, 3e-3"``-style list of numbers."""
+    return ", ".join(f"{value:g}" for value in values)
+
+
+def by_key(cells: Sequence[Cell]) -> dict[tuple[Any, ...], Cell]:
+    """Cells indexed by their key."""
+    return {cell.key: cell for cell in cells}
+
+
+def best_by(grid: Sequence[Cell], metric: Metric) -> dict[Any, Cell]:
+    """The best cell per ``cell.key[0]`` (the optimizer): fewest diverged seeds, then the best mean."""
+    sign = -1.0 if metric.higher_is_better else 1.0
+
+    def score(cell: Cell) -> tuple[int, float]:
+        mean = cell.mean(metric.field)
+        return cell.diverged, sign * mean if np.isfinite(mean) else np.inf
+
+    best: dict[Any, Cell] = {}
+    for cell in grid:
+        if cell.key[0] not in best or score(cell) < score(best[cell.key[0]]):
+            best[cell.key[0]] = cell
+    return best

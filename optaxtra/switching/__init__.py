@@ -1,0 +1,4 @@
+"""Switching between optimizers inside one compiled program: ``switch`` and SWATS.
+
+Everything public is re-exported flat from ``optaxtra``.
+"""

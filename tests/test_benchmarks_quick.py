@@ -1,0 +1,59 @@
+"""The benchmark runs end to end in quick mode and writes its tables; no timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import floor  # noqa: E402
+import trees  # noqa: E402
+
+
+def test_quick_benchmark_writes_tables(tmp_path):
+    out, results = tmp_path / "README.md", tmp_path / "results.json"
+    out.write_text("# Notes kept around the results\n\n<!-- results:start -->\nold\n<!-- results:end -->\ntail\n")
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick",
+         "--trees", "gpt2_tiny,many_small_tiny,few_large_tiny",
+         "--optimizers", "adam,lookahead_adam", "--out", str(out), "--json", str(results)],
+        check=True, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    text = out.read_text()
+    assert text.startswith("# Notes kept around the results") and text.endswith("tail\n")
+    assert "old" not in text
+    assert "| optimizer | step ms" in text and "| lookahead_adam |" in text
+    assert "Many small leaves vs few large ones" in text
+    data = json.loads(results.read_text())
+    rows = data["trees"]["gpt2_tiny"]["rows"]
+    assert [row["optimizer"] for row in rows] == ["adam", "lookahead_adam"]
+    for row in rows:
+        assert row["optaxtra"]["median_ms"] > 0 and row["floor"]["median_ms"] > 0
+        assert row["optax"] is not None and row["ratios"]["optax"] > 0
+    assert data["machine"]["jax"] == jax.__version__
+
+
+def test_floor_moves_the_optimizer_state_bytes():
+    params = jax.tree.map(jnp.asarray, trees.build(trees.gpt2(16, layers=1, vocab=8, context=8)))
+    state = (jnp.zeros([], jnp.int32), params, jax.tree.map(lambda p: p.astype(jnp.bfloat16), params))
+    dtypes = floor.slot_dtypes(params, state)
+    assert sorted(str(d) for d in dtypes) == ["bfloat16", "float32"]
+    slots = floor.floor_state(params, dtypes)
+    assert floor.tree_bytes(slots) == floor.tree_bytes(state) - 4
+    new_params, new_slots = jax.jit(floor.floor_step(len(dtypes), chained=False))(params, slots, params)
+    assert jax.tree.structure(new_slots) == jax.tree.structure(slots)
+    assert all(a.dtype == b.dtype for a, b in zip(jax.tree.leaves(new_slots), jax.tree.leaves(slots)))
+
+
+def test_trees_have_the_documented_sizes():
+    assert trees.count(trees.gpt2(224)) == (146, 7_948_416)
+    assert trees.count(trees.many_small(2000))[0] == 2000
+    assert trees.count(trees.many_small(2000))[1] == trees.count(trees.few_large(200))[1]
+    assert trees.count(trees.resnet(64)) == (62, 11_689_512)

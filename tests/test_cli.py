@@ -1,0 +1,275 @@
+"""``optaxtra compare``: arguments, bad input, output files, divergence, experiments.
+
+Runs in-process through ``main(argv)`` (one subprocess checks ``python -m
+optaxtra``), on a tiny least-squares task written to a temporary module, so
+that the whole file takes seconds of compilation rather than minutes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from optaxtra.cli import _runner
+from optaxtra.cli._engine import SweepResult, _grid
+from optaxtra.cli._experiments import EXPERIMENTS
+from optaxtra.cli._stats import compare
+from optaxtra.cli.main import main
+
+USER_MODULE = textwrap.dedent("""
+    import jax, jax.numpy as jnp, optax, optaxtra
+
+    def regression():
+        x = jax.random.normal(jax.random.key(0), (96, 4))
+        y = x @ jnp.array([1.0, -2.0, 0.5, 3.0])
+        def loss(w, batch):
+            inputs, targets = batch
+            return jnp.mean((inputs @ w - targets) ** 2)
+        def sample_batch(key, batch_size):
+            index = jax.random.randint(key, (batch_size,), 0, 64)
+            return x[index], y[index]
+        return optaxtra.Task(
+            name="regression", init_params=lambda key: 0.1 * jax.random.normal(key, (4,)), loss=loss,
+            sample_batch=sample_batch, validation=(x[64:], y[64:]), train_eval=(x[:64], y[:64]),
+            target_loss=0.5, steps=20, batch_size=8, learning_rates=(1e-2, 1e-1))
+
+    def clipped_sgd(learning_rate):
+        return optax.chain(optax.clip_by_global_norm(1.0), optaxtra.sgd(learning_rate, momentum=0.9))
+
+    def not_an_optimizer(learning_rate):
+        return 42
+    """)
+
+
+@pytest.fixture
+def user_module(tmp_path):
+    path = tmp_path / "user_tasks.py"
+    path.write_text(USER_MODULE)
+    return path
+
+
+def run_cli(*argv: str) -> int:
+    return main(list(argv))
+
+
+def test_help_lists_every_name(capsys):
+    assert run_cli("compare", "--help") == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name in ("adam", "sgd_momentum", "digits", "charlm", *EXPERIMENTS):
+        assert name in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ((), "COMMAND"),
+        (("compare", "--optimizers", "adam,nope"), "unknown optimizer 'nope'. Valid names: adam, adam_2k"),
+        (("compare", "--task", "nope"), "unknown task 'nope'. Valid names: digits, charlm"),
+        (
+            ("compare", "--experiment", "nope"),
+            "unknown experiment 'nope'. Valid names: lr-robustness, warmup",
+        ),
+        (("compare", "--steps", "0"), "--steps: must be a positive integer, got '0'"),
+        (("compare", "--steps", "-5"), "--steps: must be a positive integer"),
+        (("compare", "--steps", "many"), "--steps: must be a positive integer"),
+        (("compare", "--lrs", "1e-3,0"), "--lrs: must be a positive finite number, got '0'"),
+        (("compare", "--lrs", "-0.1"), "--lrs: must be a positive finite number"),
+        (("compare", "--lrs", "nan"), "--lrs: must be a positive finite number"),
+        (("compare", "--batch-size", "0"), "--batch-size: must be a positive integer"),
+        (("compare", "--seeds", "0"), "--seeds: must be a positive integer"),
+        (("compare", "--warmup", "-1"), "--warmup: must be an integer >= 0"),
+        (
+            ("compare", "--task", "digits", "--steps", "5", "--warmup", "9"),
+            "--warmup (9) is longer than the run",
+        ),
+        (("compare", "--experiment", "amsgrad", "--optimizers", "adam"), "--optimizers cannot be combined"),
+        (("compare", "--optimizers", "no_such_module:f"), "cannot import 'no_such_module'"),
+        (("compare", "--task", "digits", "--optimizers", "adam,sgd,adam"), "optimizer name(s) given twice: adam"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(argv, message, capsys, tmp_path):
+    if argv:
+        argv = (*argv, "--out", str(tmp_path / "out"))
+    assert run_cli(*argv) == 2
+    error = capsys.readouterr().err
+    assert message in " ".join(error.split())
+    assert "Traceback" not in error
+
+
+def test_unwritable_out_exits_2(capsys, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert run_cli("compare", "--task", "digits", "--out", str(blocker / "results")) == 2
+    assert "is not a writable directory" in capsys.readouterr().err
+
+
+def test_bad_user_optimizer_and_task_exit_2(user_module, capsys, tmp_path):
+    out = str(tmp_path / "out")
+    assert run_cli("compare", "--optimizers", f"{user_module}:not_an_optimizer", "--out", out) == 2
+    assert "not an optax.GradientTransformation" in capsys.readouterr().err
+    assert run_cli("compare", "--task", f"{user_module}:clipped_sgd", "--out", out) == 2
+    assert "is not a valid optaxtra.Task" in capsys.readouterr().err
+
+
+def test_module_entry_point_reports_bad_input_without_traceback():
+    done = subprocess.run(
+        [sys.executable, "-m", "optaxtra", "compare", "--steps", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "--steps: must be a positive integer" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_tiny_digits_run_writes_json_csv_png(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = (
+        "compare",
+        "--task",
+        "digits",
+        "--optimizers",
+        "adam,sgd-momentum",
+        "--lrs",
+        "1e-3,1e-2",
+        "--seeds",
+        "2",
+        "--steps",
+        "6",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+    )
+    assert run_cli(*argv) == 0
+    printed = capsys.readouterr().out
+    assert "ranked by validation loss" in printed and "sgd_momentum" in printed
+    results = json.loads((out / "results.json").read_text(), parse_constant=pytest.fail)
+    assert len(results["runs"]) == 2 * 2 * 2
+    run = results["runs"][0]
+    assert {"optimizer", "learning_rate", "seed", "final_validation_accuracy", "diverged", "curves"} <= set(
+        run
+    )
+    assert run["steps"] == 6 and run["batch_size"] == 16
+    with (out / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 8 and {row["optimizer"] for row in rows} == {"adam", "sgd_momentum"}
+    for name in ("digits_curves.png", "digits_lr.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "ranked by validation loss" in (out / "summary.txt").read_text()
+
+
+def test_diverging_run_is_reported_not_averaged(user_module, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = (
+        "compare",
+        "--task",
+        f"{user_module}:regression",
+        "--optimizers",
+        f"sgd,{user_module}:clipped_sgd",
+        "--lrs",
+        "0.05,1e4",
+        "--seeds",
+        "2",
+        "--out",
+        str(out),
+    )
+    assert run_cli(*argv) == 0
+    printed = capsys.readouterr().out
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    plain = {(run["learning_rate"], run["seed"]): run for run in runs if run["optimizer"] == "sgd"}
+    assert all(plain[(1e4, seed)]["diverged"] for seed in (0, 1))
+    assert plain[(1e4, 0)]["diverged_at_step"] is not None
+    assert not any(plain[(0.05, seed)]["diverged"] for seed in (0, 1))
+    assert plain[(0.05, 0)]["steps_to_target"] is not None
+    assert "diverged" in printed and "2/2" in printed
+    assert {run["optimizer"] for run in runs} == {"sgd", "clipped_sgd"}
+
+
+def fake_sweep(
+    task, sweep, seeds, *, steps, batch_size, evaluations=10, initial=None, on_compiled=None, on_step=None
+):
+    """A ``run_sweep`` stand-in: losses made up from the settings, the largest learning rate diverging."""
+    settings, run_seeds = _grid(sweep, seeds)
+    rates = settings["learning_rate"]
+    noise = 0.01 * run_seeds + 0.001 * np.arange(run_seeds.size) + 0.1 * (sum(map(ord, sweep.optimizer)) % 7)
+    final = 0.2 + np.abs(np.log10(rates) + 2.0) + noise
+    final = np.where(rates >= rates.max() * 0.999, np.nan, final) if np.unique(rates).size > 1 else final
+    curve = np.linspace(2.5, 0.0, steps)[None, :] + final[:, None]
+    validation = np.stack([np.full_like(final, 2.6), final], axis=1)
+    accuracy = np.stack([np.full_like(final, 0.1), 1.0 / (1.0 + final)], axis=1)
+    return SweepResult(
+        task.name,
+        sweep.optimizer,
+        settings,
+        run_seeds,
+        batch_size,
+        curve,
+        np.array([0, steps]),
+        validation,
+        accuracy,
+        final,
+        1.0 / (1.0 + final),
+        0.0,
+        0.0,
+    )
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_experiment_reports_a_verdict(name, tmp_path, capsys, monkeypatch):
+    """Every experiment's tables, findings, plots and files, on made-up sweeps (no compilation)."""
+    monkeypatch.setattr(_runner, "run_sweep", fake_sweep)
+    monkeypatch.setattr(_runner, "initial_params", lambda task, seeds: None)
+    out = tmp_path / name
+    assert run_cli("compare", "--experiment", name, "--seeds", "3", "--steps", "10", "--out", str(out)) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["verdict"] in ("held", "did not hold", "mixed", "not distinguishable")
+    assert results["findings"][0].startswith("Claim:") and results["findings"][-1].startswith("Verdict:")
+    assert any(run["diverged"] for run in results["runs"])
+    assert results["plots"] and all((out / plot).read_bytes()[:4] == b"\x89PNG" for plot in results["plots"])
+    assert "Verdict:" in capsys.readouterr().out
+
+
+def test_experiment_end_to_end_on_a_user_task(user_module, tmp_path, capsys):
+    out = tmp_path / "amsgrad"
+    argv = (
+        "compare",
+        "--experiment",
+        "amsgrad",
+        "--task",
+        f"{user_module}:regression",
+        "--steps",
+        "8",
+        "--seeds",
+        "2",
+        "--lrs",
+        "0.01,0.1",
+        "--batch-size",
+        "4",
+        "--out",
+        str(out),
+    )
+    assert run_cli(*argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["runs"]) == 2 * 2 * 2 and results["verdict"]
+    assert "amsgrad − adam at lr 0.01" in capsys.readouterr().out
+
+
+def test_paired_comparison_rules():
+    inside = compare(np.array([0.97, 0.975]), np.array([0.972, 0.968]), higher_is_better=True)
+    assert inside.verdict == "tie"
+    outside = compare(np.array([0.95, 0.951]), np.array([0.90, 0.905]), higher_is_better=True)
+    assert outside.verdict == "a" and outside.mean == pytest.approx(0.048)
+    mixed_signs = compare(np.array([0.5, 0.1]), np.array([0.2, 0.3]), higher_is_better=False)
+    assert mixed_signs.verdict == "tie"
+    diverged = compare(np.array([np.nan, np.nan]), np.array([0.3, 0.31]), higher_is_better=False)
+    assert diverged.verdict == "b" and np.isinf(diverged.mean)
+    both = compare(np.array([np.nan, 0.2]), np.array([0.3, np.nan]), higher_is_better=False)
+    assert both.verdict == "tie"

@@ -1,0 +1,167 @@
+"""Every fast path gives the plain path's numbers, for every optimizer in ``optaxtra.OPTIMIZERS``.
+
+The fast paths (see ``optaxtra._fast_paths``) change how a step is arranged
+for the compiler, never what it computes: each optimizer is run jitted, with
+its params and state donated as a training loop does, once as compiled by
+default and once traced inside ``optaxtra.plain_paths()``; params and state
+must agree to float rounding. No test here measures speed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optaxtra
+
+NAMES = sorted(optaxtra.OPTIMIZERS)
+STEPS = 13  # covers the syncs of lookahead (k = 5: steps 5, 10) and ranger (k = 6: 6, 12)
+
+
+def make_params(dtype=jnp.float32):
+    keys = jax.random.split(jax.random.PRNGKey(1), 3)
+    return {
+        "dense": {"kernel": jax.random.normal(keys[0], (6, 5), dtype), "bias": jnp.zeros((5,), dtype)},
+        "embed": jax.random.normal(keys[1], (7, 3), dtype),
+        "scale": jnp.ones((), dtype),
+    }
+
+
+def grads_at(params, step):
+    """Deterministic gradients that change every step (so moments and ratios move)."""
+    key = jax.random.fold_in(jax.random.PRNGKey(7), step)
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    noise = [jax.random.normal(k, x.shape, jnp.float32) for k, x in zip(keys, leaves)]
+    return treedef.unflatten(
+        [(0.1 * n + 0.05 * x.astype(jnp.float32)).astype(x.dtype) for n, x in zip(noise, leaves)]
+    )
+
+
+def run(make_tx, params, plain, steps=STEPS):
+    """``steps`` donated, jitted steps; traced with the plain paths when ``plain``."""
+    tx = make_tx()
+    context = optaxtra.plain_paths() if plain else contextlib.nullcontext()
+
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    with context:
+        state = tx.init(params)
+        params = jax.tree.map(lambda x: jnp.array(x, copy=True), params)
+        compiled = jax.jit(step, donate_argnums=(0, 1))
+        for i in range(steps):
+            params, state = compiled(params, state, grads_at(params, i))
+    return params, state
+
+
+def assert_close(actual, expected, rtol, atol):
+    assert jax.tree.structure(actual) == jax.tree.structure(expected)
+    for a, b in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(
+            np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=rtol, atol=atol
+        )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fast_path_equals_plain_path(name):
+    make_tx = lambda: optaxtra.OPTIMIZERS[name](1e-2)
+    fast_params, fast_state = run(make_tx, make_params(), plain=False)
+    plain_params, plain_state = run(make_tx, make_params(), plain=True)
+    assert_close(fast_params, plain_params, rtol=1e-5, atol=1e-6)
+    assert_close(fast_state, plain_state, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["adam", "lamb", "lookahead_adam", "ranger"])
+def test_fast_path_equals_plain_path_bfloat16(name):
+    make_tx = lambda: optaxtra.OPTIMIZERS[name](1e-2)
+    fast = run(make_tx, make_params(jnp.bfloat16), plain=False)
+    plain = run(make_tx, make_params(jnp.bfloat16), plain=True)
+    assert_close(fast, plain, rtol=2e-2, atol=2e-2)  # a few bfloat16 ulps
+
+
+@pytest.mark.parametrize("reset_inner_state", [False, True])
+@pytest.mark.parametrize("slow_step_size", [0.5, 1.0])
+def test_lookahead_sync_options(reset_inner_state, slow_step_size):
+    make_tx = lambda: optaxtra.lookahead_state(
+        optaxtra.adam(1e-2), 3, slow_step_size, reset_inner_state=reset_inner_state
+    )
+    fast = run(make_tx, make_params(), plain=False, steps=7)
+    plain = run(make_tx, make_params(), plain=True, steps=7)
+    assert_close(fast, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_lookahead_slow_weights_are_the_new_params_after_a_sync():
+    tx = optaxtra.lookahead(optaxtra.adam(1e-2), sync_period=2)
+    params = make_params()
+    state = tx.init(params)
+    for i in range(2):
+        updates, state = jax.jit(tx.update)(grads_at(params, i), state, params)
+        params = optax.apply_updates(params, updates)
+    assert bool(state.synced)
+    jax.tree.map(np.testing.assert_array_equal, optaxtra.slow_params(state), params)
+
+
+def test_lookahead_slow_step_size_one_is_the_inner_optimizer_bit_for_bit():
+    """Eagerly (under ``jit`` two programs may fuse, and so round, differently)."""
+
+    def eager(tx):
+        params = make_params()
+        state = tx.init(params)
+        for i in range(7):
+            updates, state = tx.update(grads_at(params, i), state, params)
+            params = optax.apply_updates(params, updates)
+        return params
+
+    with_lookahead = eager(optaxtra.lookahead(optaxtra.adam(1e-2), 3, 1.0))
+    jax.tree.map(np.testing.assert_array_equal, with_lookahead, eager(optaxtra.adam(1e-2)))
+
+
+def test_lookahead_state_does_not_alias_the_params():
+    """``init`` copies the slow weights, so params and state can be donated together."""
+    params = make_params()
+    state = optaxtra.lookahead(optaxtra.sgd(0.1)).init(params)
+    for p, s in zip(jax.tree.leaves(params), jax.tree.leaves(state.slow)):
+        assert p.unsafe_buffer_pointer() != s.unsafe_buffer_pointer()
+
+
+@pytest.mark.parametrize("name", ["lookahead_adam", "ranger"])
+def test_fast_lookahead_keeps_no_param_sized_temporary(name):
+    """The plain sync routes param-sized arrays through ``lax.cond``; the fast one does not."""
+    params = {"w": jnp.ones((256, 256)), "b": jnp.ones((256,))}
+    param_bytes = sum(x.nbytes for x in jax.tree.leaves(params))
+
+    def temp_bytes(plain):
+        tx = optaxtra.OPTIMIZERS[name](1e-2)
+        context = optaxtra.plain_paths() if plain else contextlib.nullcontext()
+
+        def step(params, state, grads):
+            updates, state = tx.update(grads, state, params)
+            return optax.apply_updates(params, updates), state
+
+        with context:
+            state = tx.init(params)
+            lowered = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, params)
+        return lowered.compile().memory_analysis().temp_size_in_bytes
+
+    assert temp_bytes(plain=True) >= param_bytes
+    assert temp_bytes(plain=False) < param_bytes // 4
+
+
+def test_plain_paths_is_scoped():
+    from optaxtra._fast_paths import fast_paths_enabled
+
+    assert fast_paths_enabled()
+    with optaxtra.plain_paths():
+        assert not fast_paths_enabled()
+        with optaxtra.plain_paths():
+            assert not fast_paths_enabled()
+        assert not fast_paths_enabled()
+    assert fast_paths_enabled()
