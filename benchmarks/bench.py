@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import statistics
 import sys
@@ -151,6 +152,8 @@ def bench_tree(shapes, names, settings, log) -> dict[str, Any]:
     grads = jax.tree.map(jnp.asarray, trees.build(shapes, seed=1))
     floors: dict = {}
     rows = []
+    started = report.now()
+    load_start = [round(x, 2) for x in os.getloadavg()]
     for name in names:
         row = bench_optimizer(name, params, grads, floors, settings)
         r = row["ratios"]
@@ -158,30 +161,11 @@ def bench_tree(shapes, names, settings, log) -> dict[str, Any]:
             f"x{r['optax'] or float('nan'):.2f} optax  compile {row['optaxtra']['compile_s']:.2f}s")
         rows.append(row)
         gc.collect()
-    return {"leaves": leaves, "params": size, "params_bytes": floor.tree_bytes(params), "rows": rows}
-
-
-def many_vs_few(results: dict[str, Any], many: str, few: str) -> list[dict[str, Any]]:
-    if many not in results or few not in results:
-        return []
-    few_rows = {row["optimizer"]: row for row in results[few]["rows"]}
-    out = []
-    for row in results[many]["rows"]:
-        other = few_rows.get(row["optimizer"])
-        if other is None:
-            continue
-        optax_ratio = None
-        if row["optax"] and other["optax"]:
-            optax_ratio = row["optax"]["median_ms"] / other["optax"]["median_ms"]
-        out.append({
-            "optimizer": row["optimizer"],
-            "many_ms": row["optaxtra"]["median_ms"],
-            "few_ms": other["optaxtra"]["median_ms"],
-            "ratio": row["optaxtra"]["median_ms"] / other["optaxtra"]["median_ms"],
-            "compile_s": row["optaxtra"]["compile_s"],
-            "optax_ratio": optax_ratio,
-        })
-    return out
+    return {
+        "leaves": leaves, "params": size, "params_bytes": floor.tree_bytes(params), "rows": rows,
+        "started": started, "load_average_start": load_start,
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -196,7 +180,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "(default benchmarks/README.md; none in quick mode)")
     parser.add_argument("--json", type=Path, help="JSON results (default benchmarks/results.json; "
                         "none in quick mode)")
+    parser.add_argument("--merge", action="store_true", help="keep the other trees of the existing "
+                        "JSON results and replace only the trees run now")
+    parser.add_argument("--render", action="store_true", help="only rewrite the markdown from the "
+                        "JSON results")
     args = parser.parse_args(argv)
+    if args.render:
+        json_in = args.json or HERE / "results.json"
+        results = json.loads(Path(json_in).read_text())
+        results["many_vs_few"] = report.many_vs_few(results["trees"], "many_small", "few_large")
+        report.write(results, args.out or HERE / "README.md", json_in)
+        return results
 
     tree_table = QUICK_TREES if args.quick else FULL_TREES
     tree_names = args.trees.split(",") if args.trees else list(tree_table)
@@ -221,8 +215,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             tree_names_here = [n for n in names if n in QUICK_OPTIMIZERS_ELSEWHERE]
         results["trees"][tree_name] = bench_tree(shapes, tree_names_here, settings, log)
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    if args.merge and json_out is not None and Path(json_out).exists():
+        previous = json.loads(Path(json_out).read_text())
+        merged = dict(previous["trees"])
+        merged.update(results["trees"])
+        results["trees"] = {name: merged[name] for name in list(tree_table) if name in merged}
+        results["merged_from"] = previous["machine"]["date"]
     prefix = "_tiny" if args.quick else ""
-    results["many_vs_few"] = many_vs_few(results["trees"], f"many_small{prefix}", f"few_large{prefix}")
+    results["many_vs_few"] = report.many_vs_few(
+        results["trees"], f"many_small{prefix}", f"few_large{prefix}"
+    )
     text = report.write(results, out, json_out)
     if out is None:
         print(text)

@@ -15,7 +15,7 @@ import jax
 import jaxlib
 import optax
 
-__all__ = ["machine", "markdown", "write"]
+__all__ = ["machine", "many_vs_few", "markdown", "now", "write"]
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -40,11 +40,16 @@ def _memory_gb() -> float | None:
         return None
 
 
+def now() -> str:
+    """The local time, to the second, in ISO format."""
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
 def machine() -> dict[str, Any]:
     """Where and with what the benchmark ran."""
     devices = jax.devices()
     return {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "date": now(),
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "memory_gb": _memory_gb(),
@@ -55,6 +60,31 @@ def machine() -> dict[str, Any]:
         "optax": optax.__version__,
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def many_vs_few(results: dict[str, Any], many: str, few: str) -> list[dict[str, Any]]:
+    """Per optimizer, its step time on the many-small-leaves tree over the few-leaves one."""
+    if many not in results or few not in results:
+        return []
+    few_rows = {row["optimizer"]: row for row in results[few]["rows"]}
+    out = []
+    for row in results[many]["rows"]:
+        other = few_rows.get(row["optimizer"])
+        if other is None:
+            continue
+        optax_ratio = None
+        if row["optax"] and other["optax"]:
+            optax_ratio = row["optax"]["median_ms"] / other["optax"]["median_ms"]
+        out.append({
+            "optimizer": row["optimizer"],
+            "many_ms": row["optaxtra"]["median_ms"],
+            "few_ms": other["optaxtra"]["median_ms"],
+            "ratio": row["optaxtra"]["median_ms"] / other["optaxtra"]["median_ms"],
+            "compile_s": row["optaxtra"]["compile_s"],
+            "optax_ratio": optax_ratio,
+            "floor_ratio": row["floor"]["median_ms"] / other["floor"]["median_ms"],
+        })
+    return out
 
 
 def _ratio(value: float | None) -> str:
@@ -72,6 +102,9 @@ def _tree_table(name: str, tree: dict[str, Any]) -> list[str]:
     lines = [
         f"### {name}: {tree['leaves']} leaves, {tree['params'] / 1e6:.2f}M params "
         f"({tree['params_bytes'] / 2**20:.1f} MiB)",
+        "",
+        f"Run {tree.get('started', '?')}; load average {tree.get('load_average_start')} at start, "
+        f"{tree.get('load_average_end')} at end.",
         "",
         "| optimizer | step ms: median [spread] | ×floor | ×optax | amortised ×floor | ×optax "
         "| compile s | ×floor | ×optax | state MiB | ×optax | temp MiB | faults MiB/step "
@@ -102,7 +135,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"({m['device']}); Python {m['python']}, jax {m['jax']}, jaxlib {m['jaxlib']}, "
         f"optax {m['optax']}.",
         f"Load average (1, 5, 15 min) at start {m['load_average_start']}, at end "
-        f"{m.get('load_average_end')}. {s['repeats']} interleaved rounds of {s['steps']} timed "
+        f"{m.get('load_average_end')}"
+        + (f"; trees not run then are kept from the run of {results['merged_from']}"
+           if results.get("merged_from") else "")
+        + f". {s['repeats']} interleaved rounds of {s['steps']} timed "
         f"steps after {s['warmup']} warm-up steps{' (quick mode)' if s['quick'] else ''}.",
         "",
     ]
@@ -112,13 +148,15 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             "### Many small leaves vs few large ones (same params)",
             "",
-            "| optimizer | many ms | few ms | many / few | compile s (many) | optax many / few |",
-            "|---|---|---|---|---|---|",
+            "| optimizer | many ms | few ms | many / few | floor many / few | optax many / few "
+            "| compile s (many) |",
+            "|---|---|---|---|---|---|---|",
         ]
         for row in results["many_vs_few"]:
             lines.append(
                 f"| {row['optimizer']} | {row['many_ms']:.2f} | {row['few_ms']:.2f} "
-                f"| {_ratio(row['ratio'])} | {row['compile_s']:.2f} | {_ratio(row['optax_ratio'])} |"
+                f"| {_ratio(row['ratio'])} | {_ratio(row.get('floor_ratio'))} "
+                f"| {_ratio(row['optax_ratio'])} | {row['compile_s']:.2f} |"
             )
         lines.append("")
     return "\n".join(lines)

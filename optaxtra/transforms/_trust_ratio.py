@@ -13,7 +13,7 @@ from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_real
 from ._masking import Mask, resolve_mask
-from ._norms import squared_norms
+from ._second_moment import abs_squared
 
 __all__ = ["TrustRatioState", "trust_ratio"]
 
@@ -48,6 +48,11 @@ def _summed_axes(param: jax.Array, axis_name: str | tuple[str, ...] | None) -> t
         axis for axis in axes
         if axis in varying(param) or axis not in varying(jax.lax.axis_index(axis))
     )
+
+
+def _squared_norm(x: jax.Array, axes: tuple[str, ...]) -> jax.Array:
+    value = jnp.sum(abs_squared(x.astype(compute_dtype(x.dtype)))).astype(jnp.float32)
+    return jax.lax.psum(value, axes) if axes else value
 
 
 def trust_ratio(
@@ -147,14 +152,13 @@ def trust_ratio(
             if not adapt:
                 return direction.astype(u.dtype), None
             axes = _summed_axes(p, axis_name)
-            weight_squared, update_squared = squared_norms(p, u, axes)
-            weight_norm = jnp.sqrt(weight_squared)
+            weight_norm = jnp.sqrt(_squared_norm(p, axes))
             if max_weight_norm is not None:
                 weight_norm = jnp.minimum(weight_norm, max_weight_norm)
             if separate_weight_decay is None:
-                denominator = jnp.sqrt(update_squared)
+                denominator = jnp.sqrt(_squared_norm(u, axes))
             else:
-                denominator = jnp.sqrt(update_squared) + wd * weight_norm
+                denominator = jnp.sqrt(_squared_norm(u, axes)) + wd * weight_norm
             ratio = trust_coefficient * weight_norm / (denominator + eps)
             ratio = jnp.where((weight_norm > 0) & (denominator > 0), ratio, 1.0)
             if max_ratio is not None:
