@@ -48,8 +48,8 @@ def _sweeps(rates: tuple[float, ...], warmup: int) -> list[Sweep]:
 
 
 def run(options: Options, console: Console, out: Path) -> Outcome:
-    """Runs the experiment (defaults: charlm, 300 steps, lr 3e-3 to 3e-2, 3 seeds, warm-up of 10%)."""
-    config = setup("warmup", options, task="charlm", learning_rates=(3e-3, 1e-2, 3e-2), seeds=3, steps=300)
+    """Runs the experiment (defaults: charlm, 300 steps, lr 1e-3 to 3e-2, 3 seeds, warm-up of 10%)."""
+    config = setup("warmup", options, task="charlm", learning_rates=(1e-3, 3e-3, 1e-2, 3e-2), seeds=3, steps=300)
     warmup = config.warmup or max(1, config.steps // 10)
     jobs = [
         Job(config.task, sweep, config.steps, config.batch_size, {"warmup": warmup})
