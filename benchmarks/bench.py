@@ -168,6 +168,21 @@ def bench_tree(shapes, names, settings, log) -> dict[str, Any]:
     }
 
 
+def _merge_rows(previous: dict[str, Any], new: dict[str, Any], order: list[str]) -> dict[str, Any]:
+    """The previous trees with the rows run now put in place; each new row records its run."""
+    merged = dict(previous)
+    for tree_name, tree in new.items():
+        run = {key: tree[key] for key in ("started", "load_average_start", "load_average_end")}
+        rows = [dict(row, run=run) for row in tree["rows"]]
+        if tree_name not in previous:
+            merged[tree_name] = dict(tree, rows=rows)
+            continue
+        fresh = {row["optimizer"]: row for row in rows}
+        kept = [fresh.pop(row["optimizer"], row) for row in previous[tree_name]["rows"]]
+        merged[tree_name] = dict(previous[tree_name], rows=kept + list(fresh.values()))
+    return {name: merged[name] for name in order if name in merged}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny trees, a smoke test")
@@ -180,8 +195,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "(default benchmarks/README.md; none in quick mode)")
     parser.add_argument("--json", type=Path, help="JSON results (default benchmarks/results.json; "
                         "none in quick mode)")
-    parser.add_argument("--merge", action="store_true", help="keep the other trees of the existing "
-                        "JSON results and replace only the trees run now")
+    parser.add_argument("--merge", action="store_true", help="keep what the existing JSON results "
+                        "hold and replace only the rows (tree, optimizer) run now; each replaced "
+                        "row records when it was run")
     parser.add_argument("--render", action="store_true", help="only rewrite the markdown from the "
                         "JSON results")
     args = parser.parse_args(argv)
@@ -217,9 +233,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     if args.merge and json_out is not None and Path(json_out).exists():
         previous = json.loads(Path(json_out).read_text())
-        merged = dict(previous["trees"])
-        merged.update(results["trees"])
-        results["trees"] = {name: merged[name] for name in list(tree_table) if name in merged}
+        results["trees"] = _merge_rows(previous["trees"], results["trees"], list(tree_table))
         results["merged_from"] = previous["machine"]["date"]
     prefix = "_tiny" if args.quick else ""
     results["many_vs_few"] = report.many_vs_few(

@@ -114,8 +114,9 @@ def _tree_table(name: str, tree: dict[str, Any]) -> list[str]:
     for row in tree["rows"]:
         ours, optax_ = row["optaxtra"], row["optax"]
         r = row["ratios"]
+        mark = "†" if "run" in row else ""
         lines.append(
-            f"| {row['optimizer']} | {_ms(ours)} | {_ratio(r['floor'])} | {_ratio(r['optax'])} "
+            f"| {row['optimizer']}{mark} | {_ms(ours)} | {_ratio(r['floor'])} | {_ratio(r['optax'])} "
             f"| {_ratio(r['floor_amortised'])} | {_ratio(r['optax_amortised'])} "
             f"| {ours['compile_s']:.2f} | {_ratio(r['compile_floor'])} | {_ratio(r['compile_optax'])} "
             f"| {ours['state_bytes'] / 2**20:.2f} | {_ratio(r['state_optax'])} "
@@ -123,6 +124,14 @@ def _tree_table(name: str, tree: dict[str, Any]) -> list[str]:
             f"| {_ms(optax_)} |"
         )
     lines.append("")
+    for run in {json.dumps(row["run"], sort_keys=True) for row in tree["rows"] if "run" in row}:
+        run = json.loads(run)
+        names = ", ".join(row["optimizer"] for row in tree["rows"] if row.get("run") == run)
+        lines += [
+            f"† re-run {run['started']} (load average {run['load_average_start']} at start, "
+            f"{run['load_average_end']} at end): {names}.",
+            "",
+        ]
     return lines
 
 
@@ -136,8 +145,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"optax {m['optax']}.",
         f"Load average (1, 5, 15 min) at start {m['load_average_start']}, at end "
         f"{m.get('load_average_end')}"
-        + (f"; trees not run then are kept from the run of {results['merged_from']}"
-           if results.get("merged_from") else "")
+        + ("; trees and rows not run then are kept from earlier runs (each table gives its run; "
+           "re-run rows are marked †)" if results.get("merged_from") else "")
         + f". {s['repeats']} interleaved rounds of {s['steps']} timed "
         f"steps after {s['warmup']} warm-up steps{' (quick mode)' if s['quick'] else ''}.",
         "",

@@ -183,7 +183,7 @@ CASES = [
         optaxtra.sgd(0.1, momentum=0.9), with_leaf(G, "dense/bias", jnp.ones(3))), ValueError, ("trace", "'dense/bias'")),
     Case("grads_dtype_lars", lambda: update_with(
         optaxtra.lars(0.1, weight_decay=1e-4), with_leaf(G, "scale", jnp.asarray(1.0, jnp.bfloat16))), TypeError,
-         ("add_decayed_weights", "'scale'", "bfloat16")),
+         ("trust_ratio", "'scale'", "bfloat16")),
     Case("grads_mismatch_lookahead", lambda: update_with(optaxtra.ranger(), with_leaf(G, "dense/kernel", jnp.ones(6))),
          ValueError, ("lookahead_state", "slow weights", "'dense/kernel'")),
     Case("float_grads_for_int_param", lambda: update_with(

@@ -132,27 +132,36 @@ def test_lookahead_state_does_not_alias_the_params():
         assert p.unsafe_buffer_pointer() != s.unsafe_buffer_pointer()
 
 
+BIG_PARAMS = {"w": jnp.ones((256, 256)), "b": jnp.ones((256,))}
+BIG_PARAM_BYTES = sum(x.nbytes for x in jax.tree.leaves(BIG_PARAMS))
+
+
+def temp_bytes(tx, plain):
+    """Bytes of temporaries XLA allocates for one donated step of ``tx`` on ``BIG_PARAMS``."""
+    context = optaxtra.plain_paths() if plain else contextlib.nullcontext()
+
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    with context:
+        lowered = jax.jit(step, donate_argnums=(0, 1)).lower(BIG_PARAMS, tx.init(BIG_PARAMS), BIG_PARAMS)
+    return lowered.compile().memory_analysis().temp_size_in_bytes
+
+
 @pytest.mark.parametrize("name", ["lookahead_adam", "ranger"])
 def test_fast_lookahead_keeps_no_param_sized_temporary(name):
     """The plain sync routes param-sized arrays through ``lax.cond``; the fast one does not."""
-    params = {"w": jnp.ones((256, 256)), "b": jnp.ones((256,))}
-    param_bytes = sum(x.nbytes for x in jax.tree.leaves(params))
+    tx = optaxtra.OPTIMIZERS[name](1e-2)
+    assert temp_bytes(tx, plain=True) >= BIG_PARAM_BYTES
+    assert temp_bytes(tx, plain=False) < BIG_PARAM_BYTES // 4
 
-    def temp_bytes(plain):
-        tx = optaxtra.OPTIMIZERS[name](1e-2)
-        context = optaxtra.plain_paths() if plain else contextlib.nullcontext()
 
-        def step(params, state, grads):
-            updates, state = tx.update(grads, state, params)
-            return optax.apply_updates(params, updates), state
-
-        with context:
-            state = tx.init(params)
-            lowered = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, params)
-        return lowered.compile().memory_analysis().temp_size_in_bytes
-
-    assert temp_bytes(plain=True) >= param_bytes
-    assert temp_bytes(plain=False) < param_bytes // 4
+def test_fast_lars_keeps_no_param_sized_temporary():
+    """LARS's decayed gradient ``g + wd p`` feeds the norm and the step; the fast form stores it nowhere."""
+    tx = optaxtra.lars(1e-2, weight_decay=1e-4)
+    assert temp_bytes(tx, plain=True) >= BIG_PARAMS["w"].nbytes
+    assert temp_bytes(tx, plain=False) < BIG_PARAM_BYTES // 4
 
 
 def test_plain_paths_is_scoped():

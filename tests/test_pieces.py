@@ -100,9 +100,33 @@ def test_trust_ratio_lamb_form_by_hand():
 
 def test_trust_ratio_lars_paper_form_by_hand():
     tc, wd, eps = 0.01, 0.1, 1e-3
-    (u,), _ = apply(optaxtra.trust_ratio(tc, eps, separate_weight_decay=wd), [G], P)
+    (u,), _ = apply(optaxtra.trust_ratio(tc, eps, weight_decay=wd, separate_norms=True), [G], P)
     ratio = tc * jnp.linalg.norm(P) / (jnp.linalg.norm(G) + wd * jnp.linalg.norm(P) + eps)
     np.testing.assert_allclose(u, ratio * (G + wd * P), rtol=1e-6)
+
+
+def test_trust_ratio_weight_decay_by_hand():
+    tc, wd, eps = 0.01, 0.1, 1e-3
+    (u,), _ = apply(optaxtra.trust_ratio(tc, eps, weight_decay=wd), [G], P)
+    ratio = tc * jnp.linalg.norm(P) / (jnp.linalg.norm(G + wd * P) + eps)
+    np.testing.assert_allclose(u, ratio * (G + wd * P), rtol=1e-6)
+
+
+def test_trust_ratio_weight_decay_is_add_decayed_weights_before_it():
+    """The folded decay is the two pieces chained, masks included, adapted layers or not."""
+    params = {"w": P, "b": P[:2], "s": P[0]}
+    grads = {"w": G, "b": G[:2], "s": G[0]}
+    decay_mask = {"w": True, "b": False, "s": True}
+    adapt_mask = {"w": True, "b": True, "s": False}
+    folded = optaxtra.trust_ratio(0.5, weight_decay=0.1, weight_decay_mask=decay_mask, mask=adapt_mask)
+    chained = optax.chain(
+        optaxtra.add_decayed_weights(0.1, mask=decay_mask), optaxtra.trust_ratio(0.5, mask=adapt_mask)
+    )
+    expected, _ = chained.update(grads, chained.init(params), params)
+    actual, state = folded.update(grads, folded.init(params), params)
+    for name in params:
+        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-6)
+    assert state.ratios["s"] is None
 
 
 def test_trust_ratio_clamps_and_zero_norms():

@@ -34,6 +34,7 @@ def lamb(
     eps_placement: Literal["corrected", "uncorrected"] = "corrected",
     bias_correction: bool = True,
     mu_dtype: Any = None,
+    axis_name: str | tuple[str, ...] | None = None,
 ) -> optax.GradientTransformation:
     r"""LAMB: Adam's direction plus decay, scaled per layer by ``||p|| / ||u||``.
 
@@ -67,6 +68,8 @@ def lamb(
       eps_placement: ``"corrected"`` or ``"uncorrected"``.
       bias_correction: whether to bias-correct the moments.
       mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
+      axis_name: the mesh axis (or axes) layers are split over under
+        ``shard_map``/``pmap``, for the per-layer norms (see ``trust_ratio``).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -81,7 +84,10 @@ def lamb(
             bias_correction=bias_correction, mu_dtype=mu_dtype,
         ),
         unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
-        trust_ratio(max_weight_norm=max_weight_norm, max_ratio=max_ratio, mask=layer_adaptation_mask),
+        trust_ratio(
+            max_weight_norm=max_weight_norm, max_ratio=max_ratio, mask=layer_adaptation_mask,
+            axis_name=axis_name,
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -97,6 +103,7 @@ def lars(
     *,
     layer_adaptation_mask: Mask | None = None,
     separate_norms: bool = False,
+    axis_name: str | tuple[str, ...] | None = None,
 ) -> optax.GradientTransformation:
     r"""LARS: momentum SGD with a per-layer trust ratio.
 
@@ -105,7 +112,9 @@ def lars(
       b_t = \mu b_{t-1} + \eta_t u_t,\qquad p \leftarrow p - b_t
 
     Defaults follow optax's ``lars`` (the momentum accumulates LR-scaled
-    updates; ``trust_coefficient=1e-3`` as the paper's ``eta``).
+    updates; ``trust_coefficient=1e-3`` as the paper's ``eta``). The decay is
+    added inside ``trust_ratio`` (its ``weight_decay``), which keeps the sum
+    ``g + lambda p`` out of memory.
     ``separate_norms=True`` uses the LARS paper's (and torch-optimizer's)
     denominator ``||g|| + lambda ||p|| + eps``.
 
@@ -119,6 +128,8 @@ def lars(
       mask: which params decay.
       layer_adaptation_mask: which layers get the trust ratio.
       separate_norms: the paper's ``||g|| + lambda ||p||`` denominator.
+      axis_name: the mesh axis (or axes) layers are split over under
+        ``shard_map``/``pmap``, for the per-layer norms (see ``trust_ratio``).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -129,19 +140,11 @@ def lars(
     """
     check_real("momentum", momentum, 0.0, 1.0, high_open=True, allow_schedule=False)
     check_bool("nesterov", nesterov)
-    check_bool("separate_norms", separate_norms)
-    if separate_norms:
-        scaled = trust_ratio(
-            trust_coefficient, eps, separate_weight_decay=weight_decay,
-            mask=layer_adaptation_mask, weight_decay_mask=mask,
-        )
-    else:
-        scaled = optax.chain(
-            unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
-            trust_ratio(trust_coefficient, eps, mask=layer_adaptation_mask),
-        )
     return optax.chain(
-        scaled,
+        trust_ratio(
+            trust_coefficient, eps, weight_decay=weight_decay, separate_norms=separate_norms,
+            mask=layer_adaptation_mask, weight_decay_mask=mask, axis_name=axis_name,
+        ),
         scale_by_learning_rate(learning_rate),
         trace(momentum, nesterov) if momentum else optax.identity(),
     )

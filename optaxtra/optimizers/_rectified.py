@@ -136,6 +136,7 @@ def ralamb(
     layer_adaptation_mask: Mask | None = None,
     threshold: float = 5.0,
     max_ratio: float | None = None,
+    axis_name: str | tuple[str, ...] | None = None,
 ) -> optax.GradientTransformation:
     r"""Ralamb: RAdam's rectified direction, plus decay, scaled by LAMB's trust ratio.
 
@@ -153,6 +154,8 @@ def ralamb(
       layer_adaptation_mask: which layers get the trust ratio.
       threshold: RAdam's ``rho_t`` threshold.
       max_ratio: optional cap on the trust ratio.
+      axis_name: the mesh axis (or axes) layers are split over under
+        ``shard_map``/``pmap``, for the per-layer norms (see ``trust_ratio``).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -164,6 +167,6 @@ def ralamb(
     return optax.chain(
         scale_by_radam_rectifier(b1, b2, eps, threshold=threshold),
         unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
-        trust_ratio(max_ratio=max_ratio, mask=layer_adaptation_mask),
+        trust_ratio(max_ratio=max_ratio, mask=layer_adaptation_mask, axis_name=axis_name),
         scale_by_learning_rate(learning_rate),
     )

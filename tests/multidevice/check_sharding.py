@@ -162,7 +162,7 @@ TRUST_RATIO_OPTIONS = {
     "lamb": {},
     "eps": {"eps": 0.5},
     "max_weight_norm": {"max_weight_norm": 1.0},
-    "lars_separate_decay": {"trust_coefficient": 1e-3, "separate_weight_decay": 0.1},
+    "lars_separate_decay": {"trust_coefficient": 1e-3, "weight_decay": 0.1, "separate_norms": True},
 }
 
 
@@ -233,14 +233,17 @@ def test_trust_ratio_axis_name_under_pmap():
     assert_within_ulps(expected, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), scaled), ULPS["default"])
 
 
-def test_lamb_model_parallel_under_shard_map():
-    """A whole LAMB, assembled with ``axis_name``, trains a split layer like ``lamb`` the whole one."""
-    chain = optax.chain(
-        optaxtra.scale_by_adam(eps=1e-6),
-        optaxtra.add_decayed_weights(1e-2),
-        optaxtra.trust_ratio(axis_name="data"),
-        optaxtra.scale_by_learning_rate(LEARNING_RATE),
-    )
+LAYERWISE = {
+    "lamb": lambda **kw: optaxtra.lamb(LEARNING_RATE, weight_decay=1e-2, **kw),
+    "ralamb": lambda **kw: optaxtra.ralamb(LEARNING_RATE, weight_decay=1e-2, **kw),
+    "lars": lambda **kw: optaxtra.lars(LEARNING_RATE, weight_decay=1e-2, trust_coefficient=0.02, **kw),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYERWISE))
+def test_layerwise_model_parallel_under_shard_map(name):
+    """LAMB, Ralamb and LARS with ``axis_name`` train split layers like the alias the whole ones."""
+    chain = LAYERWISE[name](axis_name="data")
     state_specs = jax.tree.map(
         lambda leaf: P("data") if leaf.ndim == 2 else P(), jax.eval_shape(chain.init, PARAMS)
     )
@@ -250,7 +253,7 @@ def test_lamb_model_parallel_under_shard_map():
             in_specs=(SPECS, state_specs, SPECS), out_specs=(SPECS, state_specs),
         )
     )
-    reference = optaxtra.lamb(LEARNING_RATE, weight_decay=1e-2)
+    reference = LAYERWISE[name]()
     params, state = PARAMS, chain.init(PARAMS)
     expected_params, expected_state = PARAMS, reference.init(PARAMS)
     reference_step = jax.jit(optimizer_step(reference))
