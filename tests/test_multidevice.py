@@ -32,4 +32,5 @@ def test_multidevice_checks_pass_on_eight_host_devices():
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     # A crash prints the reason (an XLA check, "Fatal Python error") before the stack: keep both ends.
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[:4000] + "\n...\n" + result.stderr[-2000:]
+    report = result.stdout[-6000:] + result.stderr[:4000] + "\n...\n" + result.stderr[-2000:]
+    assert result.returncode == 0, report

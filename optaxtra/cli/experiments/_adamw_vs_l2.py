@@ -80,9 +80,8 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
     verdict = combine([comparison.verdict == "a"], [comparison.verdict == "b"])
     findings.append(f"Verdict: {verdict}.")
     rows = [((c.key[0], f"{c.key[1]:g}", f"{c.key[2]:g}"), c, best[c.key[0]] is c) for c in grid]
-    title = (
-        f"adamw-vs-l2 on {config.task.name}: {config.steps} steps, batch {config.batch_size}, "
-        f"{len(config.seeds)} seeds; AdamW decay = lr x wd per step, L2 = wd x p added to the gradient"
+    title = config.title(
+        "adamw-vs-l2", "AdamW decay = lr x wd per step, L2 = wd x p added to the gradient"
     )
     figures = []
     for name in ("adamw", "adam+l2"):
@@ -113,13 +112,5 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         findings,
         verdict,
         figures,
-        {
-            "task": config.task.name,
-            "learning_rates": list(config.learning_rates),
-            "seeds": list(config.seeds),
-            "steps": config.steps,
-            "batch_size": config.batch_size,
-            "adamw_decays": list(ADAMW_DECAYS),
-            "l2_decays": list(L2_DECAYS),
-        },
+        config.described(adamw_decays=list(ADAMW_DECAYS), l2_decays=list(L2_DECAYS)),
     )

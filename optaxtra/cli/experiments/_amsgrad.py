@@ -63,10 +63,7 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
     verdict = combine(supports, contradicts)
     findings.append(f"Verdict: {verdict}.")
     rows = [((name, f"{rate:g}"), cell, best[name] is cell) for (name, rate), cell in grid.items()]
-    title = (
-        f"amsgrad on {config.task.name}: {config.steps} steps, batch {config.batch_size}, "
-        f"{len(config.seeds)} seeds; * = best lr"
-    )
+    title = config.title("amsgrad", "* = best lr")
     plot_versus(
         out / "amsgrad.png",
         f"amsgrad vs adam on {config.task.name} ({config.steps} steps)",
@@ -82,11 +79,5 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         findings,
         verdict,
         ["amsgrad.png"],
-        {
-            "task": config.task.name,
-            "learning_rates": list(config.learning_rates),
-            "seeds": list(config.seeds),
-            "steps": config.steps,
-            "batch_size": config.batch_size,
-        },
+        config.described(),
     )

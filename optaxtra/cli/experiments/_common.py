@@ -57,6 +57,25 @@ class Setup(NamedTuple):
     batch_size: int
     warmup: int
 
+    def title(self, experiment: str, note: str = "") -> str:
+        """The heading of the experiment's table: what ran, then ``note``."""
+        ran = (
+            f"{experiment} on {self.task.name}: {self.steps} steps, batch {self.batch_size}, "
+            f"{len(self.seeds)} seeds"
+        )
+        return f"{ran}; {note}" if note else ran
+
+    def described(self, **extra: Any) -> dict[str, Any]:
+        """What ran, for ``results.json``: task, learning rates, seeds, steps, batch size, ``extra``."""
+        return {
+            "task": self.task.name,
+            "learning_rates": list(self.learning_rates),
+            "seeds": list(self.seeds),
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            **extra,
+        }
+
 
 def setup(
     name: str,

@@ -123,10 +123,7 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         "Bonferroni-corrected; means compared seed by seed)."
     )
     rows = [((name, f"{rate:g}"), cell, False) for (name, rate), cell in grid.items()]
-    title = (
-        f"lookahead on {config.task.name}: {config.steps} steps, batch {config.batch_size}, "
-        f"{len(config.seeds)} seeds"
-    )
+    title = config.title("lookahead")
     plot_versus(
         out / "lookahead.png",
         f"lookahead on {config.task.name}: every seed is a dot",
@@ -142,11 +139,5 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         findings,
         verdict,
         ["lookahead.png"],
-        {
-            "task": config.task.name,
-            "learning_rates": list(config.learning_rates),
-            "seeds": list(config.seeds),
-            "steps": config.steps,
-            "batch_size": config.batch_size,
-        },
+        config.described(),
     )

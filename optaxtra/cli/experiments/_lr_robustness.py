@@ -101,10 +101,7 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         for name in OPTIMIZERS_RUN
         for rate in config.learning_rates
     ]
-    title = (
-        f"lr-robustness on {config.task.name}: {config.steps} steps, batch {config.batch_size}, "
-        f"{len(config.seeds)} seeds; * = usable"
-    )
+    title = config.title("lr-robustness", "* = usable")
     plot_versus(
         out / "lr_robustness.png",
         f"lr-robustness on {config.task.name} ({config.steps} steps)",
@@ -120,12 +117,5 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         findings,
         verdict,
         ["lr_robustness.png"],
-        {
-            "task": config.task.name,
-            "learning_rates": list(config.learning_rates),
-            "seeds": list(config.seeds),
-            "steps": config.steps,
-            "batch_size": config.batch_size,
-            "windows": windows,
-        },
+        config.described(windows=windows),
     )

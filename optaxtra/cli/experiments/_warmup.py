@@ -49,7 +49,9 @@ def _sweeps(rates: tuple[float, ...], warmup: int) -> list[Sweep]:
 
 def run(options: Options, console: Console, out: Path) -> Outcome:
     """Runs the experiment (defaults: charlm, 300 steps, lr 1e-3 to 3e-2, 3 seeds, warm-up of 10%)."""
-    config = setup("warmup", options, task="charlm", learning_rates=(1e-3, 3e-3, 1e-2, 3e-2), seeds=3, steps=300)
+    config = setup(
+        "warmup", options, task="charlm", learning_rates=(1e-3, 3e-3, 1e-2, 3e-2), seeds=3, steps=300
+    )
     warmup = config.warmup or max(1, config.steps // 10)
     jobs = [
         Job(config.task, sweep, config.steps, config.batch_size, {"warmup": warmup})
@@ -99,10 +101,7 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         f"Verdict: {verdict} (held = warm-up helps Adam somewhere, never hurts, and RAdam matches it)."
     )
     rows = [((name, f"{rate:g}"), cell, False) for (name, rate), cell in grid.items()]
-    title = (
-        f"warmup on {config.task.name}: {config.steps} steps, batch {config.batch_size}, "
-        f"{len(config.seeds)} seeds, warm-up / Adam-2k freeze {warmup} steps"
-    )
+    title = config.title("warmup", f"warm-up / Adam-2k freeze {warmup} steps")
     top = max(config.learning_rates)
     plot_curves(
         out / "warmup_curves.png",
@@ -124,12 +123,5 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         findings,
         verdict,
         ["warmup_curves.png", "warmup_lr.png"],
-        {
-            "task": config.task.name,
-            "learning_rates": list(config.learning_rates),
-            "seeds": list(config.seeds),
-            "steps": config.steps,
-            "batch_size": config.batch_size,
-            "warmup": warmup,
-        },
+        config.described(warmup=warmup),
     )
