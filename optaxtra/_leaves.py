@@ -89,18 +89,23 @@ def first_moment_dtype(dtype: Any, mu_dtype: Any = None) -> np.dtype:
     return requested
 
 
-def second_moment_dtype(dtype: Any, mu_dtype: Any = None) -> np.dtype:
-    """Storage dtype of a second moment (an average of ``|g|**2``): real, at least float32.
+def second_moment_dtype(dtype: Any, mu_dtype: Any = None, nu_dtype: Any = None) -> np.dtype:
+    """Storage dtype of a second moment (an average of ``|g|**2``): real, at least float32 by default.
 
-    The compute dtype of the leaf (float32 for bfloat16 and float16 leaves),
-    widened to ``mu_dtype`` if that is wider; never narrower. In bfloat16,
-    ``b2 * v`` with ``b2 = 0.999`` rounds back to ``v``, so after a gradient
-    spike ``v`` would never decay; in float16, ``g**2`` overflows for
-    ``|g| > 256``. Frozen leaves keep their dtype.
+    ``nu_dtype`` when given (its real counterpart); else the compute dtype of
+    the leaf (float32 for bfloat16 and float16 leaves), widened to
+    ``mu_dtype`` if that is wider; never narrower. Stored in bfloat16 by plain
+    rounding, ``b2 * v`` with ``b2 = 0.999`` rounds back to ``v`` and after a
+    gradient spike ``v`` would never decay: a ``nu_dtype`` of bfloat16 is
+    therefore stored with stochastic rounding (``_stochastic_rounding``). In
+    float16, ``g**2`` overflows for ``|g| > 256`` (``check_nu_dtype`` refuses
+    it). Frozen leaves keep their dtype.
     """
     dtype = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.inexact):
         return dtype
+    if nu_dtype is not None:
+        return jnp.dtype(jnp.finfo(nu_dtype).dtype)
     real = jnp.dtype(jnp.finfo(compute_dtype(dtype)).dtype)
     requested = None if mu_dtype is None else jnp.dtype(jnp.finfo(mu_dtype).dtype)
     return requested if requested is not None and requested.itemsize > real.itemsize else real

@@ -144,3 +144,15 @@ def check_dtype(name: str, value: Any) -> None:
         raise TypeError(
             f"{name} must be None or a floating-point dtype (e.g. jnp.float32), got {dtype}."
         )
+
+
+def check_nu_dtype(value: Any) -> None:
+    """Raises unless ``value`` is None, bfloat16 or a float of 32 bits or more (not float16)."""
+    check_dtype("nu_dtype", value)
+    if value is not None and np.dtype(value) == np.dtype(jnp.float16):
+        raise ValueError(
+            "nu_dtype must be None, jnp.bfloat16, jnp.float32 or jnp.float64, got float16: "
+            "g**2 overflows float16 for |g| > 256."
+        )
+
+

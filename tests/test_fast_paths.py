@@ -164,6 +164,23 @@ def test_fast_lars_keeps_no_param_sized_temporary():
     assert temp_bytes(tx, plain=False) < BIG_PARAM_BYTES // 4
 
 
+@pytest.mark.parametrize("name", ["adam", "lamb"])
+def test_fast_bfloat16_moments_keep_no_float32_temporary(name):
+    """Moments stored in bfloat16 are read back as stored, not kept in float32 for the step."""
+    make = getattr(optaxtra, name)
+    tx = make(1e-2, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16)
+    assert temp_bytes(tx, plain=True) >= BIG_PARAMS["w"].nbytes
+    own = temp_bytes(make(1e-2), plain=False)  # what the float32 optimizer keeps (LAMB: its direction)
+    assert temp_bytes(tx, plain=False) < own + BIG_PARAM_BYTES // 4
+
+
+def test_fast_path_equals_plain_path_bfloat16_state():
+    make_tx = lambda: optaxtra.adam(1e-2, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16)
+    fast = run(make_tx, make_params(), plain=False)
+    plain = run(make_tx, make_params(), plain=True)
+    assert_close(fast, plain, rtol=2e-2, atol=2e-2)  # a few bfloat16 ulps of the moments
+
+
 def test_plain_paths_is_scoped():
     from optaxtra._fast_paths import fast_paths_enabled
 

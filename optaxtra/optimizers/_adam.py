@@ -28,6 +28,7 @@ def adam(
     *,
     freeze_steps: int = 0,
     mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Adam, with optional L2 regularisation (PyTorch ``Adam(weight_decay=...)``).
 
@@ -48,6 +49,8 @@ def adam(
       mask: which params get the L2 term.
       freeze_steps: Adam-2k's frozen steps (see ``adam_2k``).
       mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
+      nu_dtype: storage dtype of the second moment; ``jnp.bfloat16`` is stored with
+        stochastic rounding (see ``scale_by_adam``).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -66,7 +69,9 @@ def adam(
     """
     return optax.chain(
         unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
-        scale_by_adam(b1, b2, eps, eps_root, freeze_steps=freeze_steps, mu_dtype=mu_dtype),
+        scale_by_adam(
+            b1, b2, eps, eps_root, freeze_steps=freeze_steps, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -82,6 +87,7 @@ def adamw(
     *,
     scale_decay_by_lr: bool = True,
     mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""AdamW: Adam with decoupled weight decay.
 
@@ -106,6 +112,8 @@ def adamw(
       mask: which params decay (e.g. ``optaxtra.exclude_paths("bias|scale")``).
       scale_decay_by_lr: multiply the decay by the learning rate.
       mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
+      nu_dtype: storage dtype of the second moment; ``jnp.bfloat16`` is stored with
+        stochastic rounding (see ``scale_by_adam``).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -115,7 +123,7 @@ def adamw(
       https://arxiv.org/abs/1711.05101
     """
     return optax.chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
         unless_zero(
             weight_decay,
@@ -138,6 +146,7 @@ def amsgrad(
     max_of: Literal["raw", "bias_corrected"] = "raw",
     bias_correction: bool = True,
     mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""AMSGrad: Adam with a non-decreasing second-moment estimate.
 
@@ -162,6 +171,8 @@ def amsgrad(
       max_of: ``"raw"`` or ``"bias_corrected"``.
       bias_correction: whether to bias-correct the moments.
       mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
+      nu_dtype: storage dtype of the second moment; ``jnp.bfloat16`` is stored with
+        stochastic rounding (see ``scale_by_adam``).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -175,7 +186,7 @@ def amsgrad(
         scale_by_adam(
             b1, b2, eps, eps_root,
             second_moment=amsgrad_second_moment(max_of=max_of),
-            bias_correction=bias_correction, mu_dtype=mu_dtype,
+            bias_correction=bias_correction, mu_dtype=mu_dtype, nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )

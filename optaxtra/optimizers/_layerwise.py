@@ -34,6 +34,7 @@ def lamb(
     eps_placement: Literal["corrected", "uncorrected"] = "corrected",
     bias_correction: bool = True,
     mu_dtype: Any = None,
+    nu_dtype: Any = None,
     axis_name: str | tuple[str, ...] | None = None,
 ) -> optax.GradientTransformation:
     r"""LAMB: Adam's direction plus decay, scaled per layer by ``||p|| / ||u||``.
@@ -68,6 +69,8 @@ def lamb(
       eps_placement: ``"corrected"`` or ``"uncorrected"``.
       bias_correction: whether to bias-correct the moments.
       mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
+      nu_dtype: storage dtype of the second moment; ``jnp.bfloat16`` is stored with
+        stochastic rounding (see ``scale_by_adam``).
       axis_name: the mesh axis (or axes) layers are split over under
         ``shard_map``/``pmap``, for the per-layer norms (see ``trust_ratio``).
 
@@ -81,7 +84,7 @@ def lamb(
     return optax.chain(
         scale_by_adam(
             b1, b2, eps, eps_root, eps_placement=eps_placement,
-            bias_correction=bias_correction, mu_dtype=mu_dtype,
+            bias_correction=bias_correction, mu_dtype=mu_dtype, nu_dtype=nu_dtype,
         ),
         unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
         trust_ratio(

@@ -32,6 +32,7 @@ def radam(
     degenerated_to_sgd: bool = True,
     eps_placement: Literal["corrected", "uncorrected"] = "uncorrected",
     mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""RAdam: Adam whose adaptive learning rate is rectified while its variance is intractable.
 
@@ -60,6 +61,8 @@ def radam(
       degenerated_to_sgd: momentum SGD (True) or no step (False) while intractable.
       eps_placement: ``"uncorrected"`` or ``"corrected"``.
       mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
+      nu_dtype: storage dtype of the second moment; ``jnp.bfloat16`` is stored with
+        stochastic rounding (see ``scale_by_adam``).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -72,6 +75,7 @@ def radam(
         scale_by_radam_rectifier(
             b1, b2, eps, eps_root, threshold=threshold, threshold_comparison=threshold_comparison,
             degenerated_to_sgd=degenerated_to_sgd, eps_placement=eps_placement, mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
         unless_zero(weight_decay, lambda: decoupled_weight_decay(weight_decay, learning_rate, mask=mask)),

@@ -11,7 +11,7 @@ import optax
 from .._hyperparams import ScalarOrSchedule, resolve
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
-from .._validation import check_dtype
+from .._validation import check_dtype, check_nu_dtype
 from ._moments import (
     EpsPlacement,
     adaptive_step,
@@ -53,6 +53,7 @@ def scale_by_adam(
     bias_correction: bool = True,
     freeze_steps: int = 0,
     mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Rescales updates by Adam's adaptive direction.
 
@@ -85,6 +86,10 @@ def scale_by_adam(
         dtype. The second moment is kept in at least float32 (and at least
         ``mu_dtype``), so that it neither overflows float16 nor stalls in
         bfloat16. The maths runs in float32 for half-precision leaves.
+      nu_dtype: storage dtype of the second moment: None (at least float32),
+        ``jnp.bfloat16`` (stored with stochastic rounding, so that ``b2 v``
+        still decays; with ``mu_dtype=jnp.bfloat16`` the state is half of
+        float32's) or a wider float. float16 is refused (``g**2`` overflows).
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByAdamState``.
@@ -103,16 +108,17 @@ def scale_by_adam(
     """
     validate_moment_hyperparams(b1, b2, eps, eps_root, eps_placement, bias_correction, freeze_steps)
     check_dtype("mu_dtype", mu_dtype)
+    check_nu_dtype(nu_dtype)
     estimator = default_estimator(second_moment)
 
     def init_fn(params):
-        mu, nu = init_moments(params, estimator, mu_dtype)
+        mu, nu = init_moments(params, estimator, mu_dtype, nu_dtype)
         return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu)
 
     def update_fn(updates, state, params=None):
         del params
         check_state_type(state, ScaleByAdamState, "scale_by_adam")
-        check_moments(updates, state.mu, state.nu, estimator, mu_dtype, "scale_by_adam")
+        check_moments(updates, state.mu, state.nu, estimator, mu_dtype, "scale_by_adam", nu_dtype)
         moments = update_moments(
             updates, state.count, state.mu, state.nu,
             b1=b1, b2=b2, eps=eps, estimator=estimator, eps_placement=eps_placement,

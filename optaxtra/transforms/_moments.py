@@ -33,6 +33,7 @@ import jax.numpy as jnp
 from .._fast_paths import fast_paths_enabled
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve, resolve_decay
 from .._leaves import first_moment_dtype, frozen_update, is_trainable, second_moment_dtype
+from .._stochastic_rounding import stochastic_round_to_bfloat16
 from .._tree_checks import check_tree_matches
 from .._validation import check_bool, check_choice, check_int, check_real
 from ._second_moment import SecondMoment, ema_second_moment
@@ -70,7 +71,9 @@ def validate_moment_hyperparams(
     check_int("freeze_steps", freeze_steps, 0)
 
 
-def init_moments(params: Any, estimator: SecondMoment, mu_dtype: Any) -> tuple[Any, Any]:
+def init_moments(
+    params: Any, estimator: SecondMoment, mu_dtype: Any, nu_dtype: Any = None
+) -> tuple[Any, Any]:
     """Zero first moments (in ``mu_dtype`` or the params' dtype) and estimator state.
 
     ``zeros_like`` rather than ``zeros(shape)``: the moments take each param's
@@ -78,7 +81,7 @@ def init_moments(params: Any, estimator: SecondMoment, mu_dtype: Any) -> tuple[A
     """
     params = jax.tree.map(jnp.asarray, params)
     mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=first_moment_dtype(p.dtype, mu_dtype)), params)
-    nu = jax.tree.map(lambda p: estimator.init(p, second_moment_dtype(p.dtype, mu_dtype)), params)
+    nu = jax.tree.map(lambda p: estimator.init(p, second_moment_dtype(p.dtype, mu_dtype, nu_dtype)), params)
     return mu, _by_component(nu, jax.tree.structure(params), estimator)
 
 
@@ -111,7 +114,9 @@ def _by_leaf(nu: Any, params_structure: Any, estimator: SecondMoment) -> Any:
     return jax.tree.transpose(inner, params_structure, nu)
 
 
-def check_moments(updates: Any, mu: Any, nu: Any, estimator: SecondMoment, mu_dtype: Any, piece: str) -> None:
+def check_moments(
+    updates: Any, mu: Any, nu: Any, estimator: SecondMoment, mu_dtype: Any, piece: str, nu_dtype: Any = None
+) -> None:
     """Raises unless ``updates`` match the first moments and ``nu`` is ``estimator``'s state.
 
     ``nu`` is compared with what ``init_moments`` would make for ``mu``, so a
@@ -124,7 +129,7 @@ def check_moments(updates: Any, mu: Any, nu: Any, estimator: SecondMoment, mu_dt
     )
     expected = jax.eval_shape(
         lambda mu: _by_component(
-            jax.tree.map(lambda m: estimator.init(m, second_moment_dtype(m.dtype, mu_dtype)), mu),
+            jax.tree.map(lambda m: estimator.init(m, second_moment_dtype(m.dtype, mu_dtype, nu_dtype)), mu),
             jax.tree.structure(mu), estimator,
         ),
         mu,
@@ -153,7 +158,11 @@ def update_moments(
 
     ``m_hat`` and ``v_hat`` are in each leaf's compute dtype (float32 for
     half-precision leaves); the returned ``mu`` and ``nu`` keep their storage
-    dtypes. ``eps`` is returned on the ``v_hat`` scale for the given placement.
+    dtypes. A second moment stored in bfloat16 is rounded stochastically (see
+    ``optaxtra._stochastic_rounding``). Moments stored narrower than the
+    maths enter ``m_hat`` and ``v_hat`` as stored (inside ``plain_paths()``,
+    as computed, before rounding). ``eps`` is returned on the ``v_hat`` scale
+    for the given placement.
     """
     b1_t, b2_t, eps_t = resolve_decay(b1, count), resolve_decay(b2, count), resolve(eps, count)
     step = count + 1
@@ -167,7 +176,12 @@ def update_moments(
     if eps_placement == "uncorrected":
         eps_t = eps_t / jnp.sqrt(bias_correction2)
 
-    def leaf(g, m, n):
+    def store(new: jax.Array, old: jax.Array, salt: int) -> jax.Array:
+        if old.dtype == jnp.bfloat16 and new.dtype == jnp.float32:
+            return stochastic_round_to_bfloat16(new, step, salt)
+        return new.astype(old.dtype)
+
+    def leaf(g, m, n, index):
         if not is_trainable(m):
             return m, n, frozen_update(g, m), frozen_update(g, m)
         dtype = compute_dtype(g.dtype)
@@ -175,13 +189,26 @@ def update_moments(
         m_new = b1_t.rate.astype(dtype) * m.astype(dtype) + b1_t.complement.astype(dtype) * g
         m_new = jnp.where(active, m_new, m.astype(dtype))
         n_new = estimator.update(g, m_new, n, b2_t, bias_correction2)
+        parts, structure = jax.tree.flatten(n_new)
+        olds = structure.flatten_up_to(n)
+        n_stored = structure.unflatten(
+            [store(new, old, index * len(parts) + j) for j, (new, old) in enumerate(zip(parts, olds))]
+        )
+        m_stored = m_new.astype(m.dtype)
+        if fast_paths_enabled():
+            # Moments stored narrower than the maths (bfloat16) are read back as stored:
+            # the float32 values would otherwise be kept as param-sized temporaries
+            # for the step. The plain path uses them, a rounding apart.
+            widen = lambda stored, new: stored.astype(new.dtype) if stored.dtype != new.dtype else new
+            m_new = widen(m_stored, m_new)
+            n_new = jax.tree.map(widen, n_stored, n_new)
         m_hat = m_new / bias_correction1.astype(dtype)
         v_hat = estimator.corrected(n_new, bias_correction2)
-        n_stored = jax.tree.map(lambda new, old: new.astype(old.dtype), n_new, n)
-        return m_new.astype(m.dtype), n_stored, m_hat, v_hat
+        return m_stored, n_stored, m_hat, v_hat
 
     treedef = jax.tree.structure(grads)
-    results = jax.tree.map(leaf, grads, mu, _by_leaf(nu, treedef, estimator))
+    indices = treedef.unflatten(range(treedef.num_leaves))
+    results = jax.tree.map(leaf, grads, mu, _by_leaf(nu, treedef, estimator), indices)
     per_leaf = treedef.flatten_up_to(results)
     unzip = lambda i: treedef.unflatten([r[i] for r in per_leaf])
     return MomentEstimates(

@@ -13,7 +13,7 @@ import optax
 from .._hyperparams import ScalarOrSchedule, resolve
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
-from .._validation import check_bool, check_choice, check_dtype, check_real
+from .._validation import check_bool, check_choice, check_dtype, check_nu_dtype, check_real
 from ._moments import (
     EpsPlacement,
     adaptive_step,
@@ -130,6 +130,7 @@ def scale_by_radam_rectifier(
     eps_placement: EpsPlacement = "uncorrected",
     second_moment: SecondMoment | None = None,
     mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Rescales updates by RAdam's rectified adaptive direction.
 
@@ -174,6 +175,10 @@ def scale_by_radam_rectifier(
         ``belief_second_moment()`` rectified AdaBelief.
       mu_dtype: storage dtype of the first moment; None keeps the params'
         dtype. The second moment is kept in at least float32.
+      nu_dtype: storage dtype of the second moment: None (at least float32),
+        ``jnp.bfloat16`` (stored with stochastic rounding, so that ``b2 v``
+        still decays; with ``mu_dtype=jnp.bfloat16`` the state is half of
+        float32's) or a wider float. float16 is refused (``g**2`` overflows).
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByRadamRectifierState``.
@@ -195,6 +200,7 @@ def scale_by_radam_rectifier(
     check_choice("threshold_comparison", threshold_comparison, (">", ">="))
     check_bool("degenerated_to_sgd", degenerated_to_sgd)
     check_dtype("mu_dtype", mu_dtype)
+    check_nu_dtype(nu_dtype)
     if isinstance(b2, numbers.Real) and isinstance(threshold, numbers.Real) and b2 > 0:
         rho_inf = 2 / (1 - b2) - 1
         if rho_inf <= threshold:
@@ -206,14 +212,16 @@ def scale_by_radam_rectifier(
     estimator = default_estimator(second_moment)
 
     def init_fn(params):
-        mu, nu = init_moments(params, estimator, mu_dtype)
+        mu, nu = init_moments(params, estimator, mu_dtype, nu_dtype)
         zero = jnp.zeros([], jnp.float32)
         return ScaleByRadamRectifierState(jnp.zeros([], jnp.int32), mu, nu, zero, zero)
 
     def update_fn(updates, state, params=None):
         del params
         check_state_type(state, ScaleByRadamRectifierState, "scale_by_radam_rectifier")
-        check_moments(updates, state.mu, state.nu, estimator, mu_dtype, "scale_by_radam_rectifier")
+        check_moments(
+            updates, state.mu, state.nu, estimator, mu_dtype, "scale_by_radam_rectifier", nu_dtype
+        )
         moments = update_moments(
             updates, state.count, state.mu, state.nu,
             b1=b1, b2=b2, eps=eps, estimator=estimator, eps_placement=eps_placement,
