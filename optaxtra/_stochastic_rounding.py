@@ -22,6 +22,8 @@ References:
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -40,10 +42,7 @@ def _u32(value: int) -> jax.Array:
 
 def _noise_16(shape: tuple[int, ...], count: jax.Array, salt: int) -> jax.Array:
     """16 pseudo-random bits per element (uint32 in [0, 2**16)), a hash of (index, count, salt)."""
-    size = 1
-    for dim in shape:
-        size *= dim
-    x = jnp.arange(size, dtype=jnp.uint32).reshape(shape) * _u32(_GOLDEN)
+    x = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape) * _u32(_GOLDEN)
     x = x + (count.astype(jnp.uint32) * _u32(_STEP) + _u32(salt % 2**32) * _u32(_SALT))
     x = x ^ (x >> _u32(16))  # murmur3 fmix32
     x = x * _u32(0x85EBCA6B)

@@ -159,8 +159,9 @@ def trust_ratio(
             dtype = compute_dtype(u.dtype)
             u32, p32 = u.astype(dtype), jnp.asarray(p).astype(dtype)
             wd = weight_decay if decay else 0.0
+            direction = u32 + wd * p32 if wd else u32
             if not adapt:
-                return (u32 + wd * p32 if wd else u32).astype(u.dtype), None
+                return direction.astype(u.dtype), None
             axes = _summed_axes(p, axis_name)
             weight_norm = jnp.sqrt(_squared_norm(p32, axes))
             if max_weight_norm is not None:
@@ -175,12 +176,11 @@ def trust_ratio(
                 # instead of storing it once for both.
                 denominator = jnp.sqrt(_squared_norm(u32 - (-wd) * p32, axes))
             else:
-                denominator = jnp.sqrt(_squared_norm(u32 + wd * p32, axes))
+                denominator = jnp.sqrt(_squared_norm(direction, axes))
             ratio = trust_coefficient * weight_norm / (denominator + eps)
             ratio = jnp.where((weight_norm > 0) & (denominator > 0), ratio, 1.0)
             if max_ratio is not None:
                 ratio = jnp.minimum(ratio, max_ratio)
-            direction = u32 + wd * p32 if wd else u32
             return (ratio.astype(dtype) * direction).astype(u.dtype), ratio
 
         results = jax.tree.map(leaf, updates, params, adapted, decayed)
