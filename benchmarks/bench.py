@@ -5,6 +5,9 @@ Run from the repository root::
     python benchmarks/bench.py            # full run, writes benchmarks/README.md and results.json
     python benchmarks/bench.py --quick    # tiny trees, under a minute: a smoke test
 
+On a GPU (``jax.default_backend() == "gpu"``) the defaults add GPT-2 small
+itself and write ``results_gpu.json`` and the GPU section of the README.
+
 For each tree and each optimizer of ``optaxtra.OPTIMIZERS`` (plus bfloat16-state
 variants) three steps are compiled with params and state donated, as a
 training loop does: optaxtra's optimizer, optax's equivalent (where there is
@@ -58,6 +61,9 @@ FULL_TREES = {
     "few_large": lambda: trees.few_large(200),
     "resnet18": lambda: trees.resnet(64),
 }
+# GPT-2 small itself: at 124M params a step moves about 3.5 GB, long enough on a GPU for the
+# kernels, not their launches, to set the time. Run by default only off the CPU.
+ACCELERATOR_TREES = {"gpt2_124m": lambda: trees.gpt2(768, vocab=50257)}
 QUICK_TREES = {
     "gpt2_tiny": lambda: trees.gpt2(32, layers=2, vocab=128, context=64),
     "many_small_tiny": lambda: trees.many_small(200, 8, 8),
@@ -98,7 +104,8 @@ def bench_optimizer(name, params, grads, floors, settings) -> dict[str, Any]:
     ours_factory, optax_factory = _factories(name)
     entry = equivalents.optaxtra_entry(ours_factory(LEARNING_RATE), params)
     ours_bytes = floor.tree_bytes(entry.state)
-    ours = measure.compile_entry(name, entry.step, entry.params, entry.state, grads)
+    loop = settings["loop"]
+    ours = measure.compile_entry(name, entry.step, entry.params, entry.state, grads, loop=loop)
 
     dtypes = floor.slot_dtypes(params, entry.state)
     key = tuple(str(d) for d in dtypes)
@@ -106,17 +113,19 @@ def bench_optimizer(name, params, grads, floors, settings) -> dict[str, Any]:
     floor_state = floor.floor_state(params, dtypes)
     if key not in floors:
         timed = measure.compile_entry("floor", floor.floor_step(len(dtypes), chained=False),
-                                      floor_params, floor_state, grads)
+                                      floor_params, floor_state, grads, loop=loop)
         floors[key] = (timed.compiled, timed.compile_s)
     compiled, floor_compile = floors[key]
-    base = measure.compile_entry("floor", None, floor_params, floor_state, grads, compiled=compiled)
+    base = measure.compile_entry("floor", None, floor_params, floor_state, grads,
+                                 compiled=compiled, loop=loop)
     base.compile_s = floor_compile
 
     theirs, theirs_bytes = None, None
     if optax_factory is not None:
         other = equivalents.optax_entry(optax_factory(LEARNING_RATE), params, name)
         theirs_bytes = floor.tree_bytes(other.state) + other.state_bytes_extra
-        theirs = measure.compile_entry("optax", other.step, other.params, other.state, grads)
+        theirs = measure.compile_entry("optax", other.step, other.params, other.state, grads,
+                                       loop=loop)
 
     entries = [e for e in (base, ours, theirs) if e is not None]
     for index in range(settings["repeats"]):
@@ -185,6 +194,11 @@ def _merge_rows(previous: dict[str, Any], new: dict[str, Any], order: list[str])
     return {name: merged[name] for name in order if name in merged}
 
 
+def _section(backend: str) -> str:
+    """The README section a backend's results go to: CPU and accelerator tables are kept apart."""
+    return "results" if backend == "cpu" else f"results-{backend}"
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny trees, a smoke test")
@@ -193,9 +207,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, help="interleaved rounds (default 5; quick 1)")
     parser.add_argument("--steps", type=int, help="timed steps per round (default 30; quick 10)")
     parser.add_argument("--warmup", type=int, help="untimed steps before the first round (default 5; quick 2)")
+    parser.add_argument("--loop", type=int, help="steps per call, run in a device loop so that "
+                        "host dispatch is not timed (default 1 on CPU, 10 elsewhere)")
     parser.add_argument("--out", type=Path, help="markdown file to write the results into "
                         "(default benchmarks/README.md; none in quick mode)")
-    parser.add_argument("--json", type=Path, help="JSON results (default benchmarks/results.json; "
+    parser.add_argument("--json", type=Path, help="JSON results (default benchmarks/results.json, "
+                        "results_gpu.json on a GPU; "
                         "none in quick mode)")
     parser.add_argument("--merge", action="store_true", help="keep what the existing JSON results "
                         "hold and replace only the rows (tree, optimizer) run now; each replaced "
@@ -203,15 +220,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--render", action="store_true", help="only rewrite the markdown from the "
                         "JSON results")
     args = parser.parse_args(argv)
+    backend = jax.default_backend()
+    suffix = "" if backend == "cpu" else f"_{backend}"
     if args.render:
-        json_in = args.json or HERE / "results.json"
+        json_in = args.json or HERE / f"results{suffix}.json"
         results = json.loads(Path(json_in).read_text())
         results["many_vs_few"] = report.many_vs_few(results["trees"], "many_small", "few_large")
-        report.write(results, args.out or HERE / "README.md", json_in)
+        ran_on = results["machine"]["device"].split(":")[0]
+        report.write(results, args.out or HERE / "README.md", json_in, _section(ran_on))
         return results
 
-    tree_table = QUICK_TREES if args.quick else FULL_TREES
-    tree_names = args.trees.split(",") if args.trees else list(tree_table)
+    tree_table = QUICK_TREES if args.quick else {**FULL_TREES, **ACCELERATOR_TREES}
+    default_trees = list(QUICK_TREES if args.quick else FULL_TREES)
+    if backend != "cpu" and not args.quick:
+        default_trees = list(ACCELERATOR_TREES) + default_trees
+    tree_names = args.trees.split(",") if args.trees else default_trees
     all_names = list(optaxtra.OPTIMIZERS) + list(VARIANTS)
     names = args.optimizers.split(",") if args.optimizers else all_names
     settings = {
@@ -219,9 +242,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "repeats": args.repeats or (1 if args.quick else 5),
         "steps": args.steps or (10 if args.quick else 30),
         "warmup": args.warmup or (2 if args.quick else 5),
+        "loop": args.loop or (1 if backend == "cpu" else 10),
     }
     out = args.out if args.out or args.quick else HERE / "README.md"
-    json_out = args.json if args.json or args.quick else HERE / "results.json"
+    json_out = args.json if args.json or args.quick else HERE / f"results{suffix}.json"
 
     log = lambda text: print(text, flush=True)
     results: dict[str, Any] = {"machine": report.machine(), "settings": settings, "trees": {}}
@@ -241,7 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["many_vs_few"] = report.many_vs_few(
         results["trees"], f"many_small{prefix}", f"few_large{prefix}"
     )
-    text = report.write(results, out, json_out)
+    text = report.write(results, out, json_out, _section(backend))
     if out is None:
         print(text)
     return results

@@ -15,9 +15,13 @@ import jax
 import jaxlib
 import optax
 
-__all__ = ["machine", "many_vs_few", "markdown", "now", "write"]
+__all__ = ["machine", "many_vs_few", "markdown", "markers", "now", "write"]
 
-START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def markers(section: str = "results") -> tuple[str, str]:
+    """The comment lines between which ``write`` puts a section's tables."""
+    return f"<!-- {section}:start -->", f"<!-- {section}:end -->"
 
 
 def _cpu_model() -> str:
@@ -148,7 +152,10 @@ def markdown(results: dict[str, Any]) -> str:
         + ("; trees and rows not run then are kept from earlier runs (each table gives its run; "
            "re-run rows are marked †)" if results.get("merged_from") else "")
         + f". {s['repeats']} interleaved rounds of {s['steps']} timed "
-        f"steps after {s['warmup']} warm-up steps{' (quick mode)' if s['quick'] else ''}.",
+        f"steps after {s['warmup']} warm-up steps{' (quick mode)' if s['quick'] else ''}"
+        + (f"; a timed step is one of {s['loop']} run in a device loop by one call (host dispatch "
+           "not timed)" if s.get("loop", 1) > 1 else "; each step is one call, timed with its dispatch")
+        + ".",
         "",
     ]
     for name, tree in results["trees"].items():
@@ -171,9 +178,12 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write(results: dict[str, Any], out: Path | None, json_out: Path | None) -> str:
-    """Writes the markdown between the result markers of ``out`` (creating it) and the JSON."""
+def write(
+    results: dict[str, Any], out: Path | None, json_out: Path | None, section: str = "results"
+) -> str:
+    """Writes the markdown between ``section``'s markers in ``out`` (creating it) and the JSON."""
     text = markdown(results)
+    START, END = markers(section)
     if out is not None:
         out = Path(out)
         old = out.read_text() if out.exists() else f"# Benchmarks\n\n{START}\n{END}\n"

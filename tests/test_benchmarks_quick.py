@@ -10,10 +10,13 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+import optaxtra
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import floor  # noqa: E402
+import measure  # noqa: E402
 import trees  # noqa: E402
 
 
@@ -38,6 +41,29 @@ def test_quick_benchmark_writes_tables(tmp_path):
         assert row["optaxtra"]["median_ms"] > 0 and row["floor"]["median_ms"] > 0
         assert row["optax"] is not None and row["ratios"]["optax"] > 0
     assert data["machine"]["jax"] == jax.__version__
+
+
+def test_device_loop_mode_runs_every_optimizer_and_times_per_step(tmp_path):
+    """The mode used on a GPU (steps in a device loop) also runs on CPU; here it is only run."""
+    results = tmp_path / "results.json"
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--trees", "gpt2_tiny",
+         "--loop", "3", "--steps", "2", "--json", str(results)],
+        check=True, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    data = json.loads(results.read_text())
+    assert data["settings"]["loop"] == 3
+    rows = data["trees"]["gpt2_tiny"]["rows"]
+    assert {row["optimizer"] for row in rows} >= set(optaxtra.OPTIMIZERS)
+    for row in rows:
+        assert len(row["optaxtra"]["round_medians_ms"]) == 1 and row["optaxtra"]["median_ms"] > 0
+
+
+def test_in_device_loop_runs_the_step_that_many_times():
+    step = lambda p, s, g: (p - g, s + 1)
+    looped = jax.jit(measure.in_device_loop(step, 4))
+    p, s = looped(jnp.zeros(3), jnp.int32(0), jnp.ones(3))
+    assert int(s) == 4 and p.tolist() == [-4.0, -4.0, -4.0]
 
 
 def test_floor_moves_the_optimizer_state_bytes():

@@ -106,8 +106,10 @@ def ema_averaging(
     def init_fn(params):
         inner_state = inner.init(params)
         check_source("ema_averaging", inner_state, average_slow_weights)
-        zero = jnp.zeros([], jnp.float32)
-        return EmaAveragingState(jnp.zeros([], jnp.int32), init_average(params), zero, zero, inner_state)
+        zero = lambda: jnp.zeros([], jnp.float32)  # one array per field: each can be donated
+        return EmaAveragingState(
+            jnp.zeros([], jnp.int32), init_average(params), zero(), zero(), inner_state
+        )
 
     def update_fn(updates, state, params=None):
         if params is None:

@@ -47,7 +47,11 @@ def init_average(params: Any) -> Any:
     bfloat16's 8-bit mantissa rounds away for ``decay = 0.999`` unless the
     difference exceeds 1/4 of the average.
     """
-    return jax.tree.map(lambda p: jnp.asarray(p).astype(compute_dtype(jnp.asarray(p).dtype)), params)
+    # A copy also where the dtype is kept: the state must not hold the params' own buffers, or a
+    # step that donates both params and state would donate one buffer twice.
+    return jax.tree.map(
+        lambda p: jnp.array(p, dtype=compute_dtype(jnp.asarray(p).dtype), copy=True), params
+    )
 
 
 def update_average(

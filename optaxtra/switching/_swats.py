@@ -71,8 +71,10 @@ def _adam_phase(
     """``adam``'s updates, with the projected SGD rate and the switching criterion in the state."""
 
     def init_fn(params):
-        zero = jnp.zeros([], jnp.float32)
-        return SwatsAdamState(jnp.zeros([], jnp.int32), adam.init(params), zero, zero, zero, jnp.bool_(False))
+        zero = lambda: jnp.zeros([], jnp.float32)  # one array per field: each can be donated
+        return SwatsAdamState(
+            jnp.zeros([], jnp.int32), adam.init(params), zero(), zero(), zero(), jnp.bool_(False)
+        )
 
     def update_fn(grads, state, params=None):
         steps, inner = adam.update(grads, state.inner, params)

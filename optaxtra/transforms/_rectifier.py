@@ -213,8 +213,10 @@ def scale_by_radam_rectifier(
 
     def init_fn(params):
         mu, nu = init_moments(params, estimator, mu_dtype, nu_dtype)
-        zero = jnp.zeros([], jnp.float32)
-        return ScaleByRadamRectifierState(jnp.zeros([], jnp.int32), mu, nu, zero, zero)
+        # Two arrays, not one twice: a state whose leaves share a buffer cannot be donated.
+        return ScaleByRadamRectifierState(
+            jnp.zeros([], jnp.int32), mu, nu, jnp.zeros([], jnp.float32), jnp.zeros([], jnp.float32)
+        )
 
     def update_fn(updates, state, params=None):
         del params

@@ -76,8 +76,8 @@ def skip_nonfinite(inner: optax.GradientTransformation) -> optax.GradientTransfo
         raise TypeError(f"inner must be an optax.GradientTransformation, got {type(inner).__name__}.")
 
     def init_fn(params):
-        zero = jnp.zeros([], jnp.int32)
-        return SkipNonfiniteState(inner.init(params), zero, zero)
+        zero = lambda: jnp.zeros([], jnp.int32)  # one array per field: each can be donated
+        return SkipNonfiniteState(inner.init(params), zero(), zero())
 
     def update_fn(updates, state, params=None):
         check_state_type(state, SkipNonfiniteState, "skip_nonfinite")
