@@ -15,11 +15,9 @@ from rich.console import Console
 
 from ...optimizers._registry import OPTIMIZERS
 from .._outcome import Options, Outcome
-from .._plots import plot_versus
 from .._records import cells
-from .._report import sweep_table
 from .._runner import Job, optimizer_sweep, run_jobs
-from ._common import best_by, by_key, combine, judge, primary_metric, setup
+from ._common import best_by, by_key, combine, judge, lr_sweep_outcome, primary_metric, setup
 
 __all__ = ["CLAIM", "run"]
 
@@ -63,21 +61,8 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
     verdict = combine(supports, contradicts)
     findings.append(f"Verdict: {verdict}.")
     rows = [((name, f"{rate:g}"), cell, best[name] is cell) for (name, rate), cell in grid.items()]
-    title = config.title("amsgrad", "* = best lr")
-    plot_versus(
-        out / "amsgrad.png",
-        f"amsgrad vs adam on {config.task.name} ({config.steps} steps)",
-        records,
-        x="learning_rate",
-        series="optimizer",
+    return lr_sweep_outcome(
+        "amsgrad", config, records, (config.title("amsgrad", "* = best lr"), rows), findings, verdict,
+        plot=(out / "amsgrad.png", f"amsgrad vs adam on {config.task.name} ({config.steps} steps)"),
         metrics=("final_train_loss", "final_validation_loss"),
-    )
-    return Outcome(
-        "amsgrad",
-        records,
-        [sweep_table(title, ("optimizer", "lr"), rows)],
-        findings,
-        verdict,
-        ["amsgrad.png"],
-        config.described(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
@@ -9,8 +10,10 @@ import numpy as np
 from ...tasks._interface import Task
 from .._errors import UsageError
 from .._loading import resolve_task
-from .._outcome import Options
+from .._outcome import Options, Outcome
+from .._plots import plot_versus
 from .._records import Cell
+from .._report import sweep_table
 from .._stats import Comparison, compare, format_difference
 
 __all__ = [
@@ -23,9 +26,13 @@ __all__ = [
     "combine",
     "format_settings",
     "judge",
+    "lr_sweep_outcome",
     "primary_metric",
     "setup",
 ]
+
+VALIDATION_METRICS = ("final_validation_loss", "final_validation_accuracy")
+SweepRow = tuple[Sequence[str], Cell, bool]  # setting labels, the cell, whether it is marked
 
 
 class Metric(NamedTuple):
@@ -162,3 +169,46 @@ def best_by(grid: Sequence[Cell], metric: Metric) -> dict[Any, Cell]:
         if cell.key[0] not in best or score(cell) < score(best[cell.key[0]]):
             best[cell.key[0]] = cell
     return best
+
+
+def lr_sweep_outcome(
+    name: str,
+    config: Setup,
+    records: list[dict[str, Any]],
+    table: tuple[str, Sequence[SweepRow]],
+    findings: list[str],
+    verdict: str,
+    *,
+    plot: tuple[Path, str],
+    metrics: Sequence[str] = VALIDATION_METRICS,
+    other_plots: Sequence[str] = (),
+    **described: Any,
+) -> Outcome:
+    """How a learning-rate sweep of optimizers ends: its plot, its table and its outcome.
+
+    Args:
+      name: the experiment's name.
+      config: its settings.
+      records: one dict per run.
+      table: the table's title and rows (keyed by optimizer and learning rate).
+      findings: the sentences to print after the table.
+      verdict: the claim's verdict.
+      plot: the path of the PNG of final ``metrics`` against the learning rate
+        (one line per optimizer), and its title.
+      metrics: the record fields plotted, one panel each.
+      other_plots: file names of plots the experiment wrote itself, listed first.
+      **described: extra settings recorded next to ``config.described()``.
+    """
+    path, title = plot
+    plot_versus(path, title, records, x="learning_rate", series="optimizer", metrics=metrics)
+    table_title, rows = table
+    return Outcome(
+        name,
+        records,
+        [sweep_table(table_title, ("optimizer", "lr"), rows)],
+        findings,
+        verdict,
+        [*other_plots, path.name],
+        config.described(**described),
+    )
+

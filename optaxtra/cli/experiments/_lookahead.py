@@ -24,11 +24,11 @@ from ...optimizers._adam import adam
 from ...optimizers._lookahead import lookahead
 from ...optimizers._rectified import radam, ranger
 from .._outcome import Options, Outcome
-from .._plots import plot_versus
 from .._records import Cell, cells
-from .._report import sweep_table
 from .._runner import Job, optimizer_sweep, run_jobs
-from ._common import VALIDATION_ACCURACY, VALIDATION_LOSS, by_key, combine, judge, setup
+from ._common import (
+    VALIDATION_ACCURACY, VALIDATION_LOSS, by_key, combine, judge, lr_sweep_outcome, setup,
+)
 
 __all__ = ["CLAIM", "run"]
 
@@ -123,21 +123,7 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         "Bonferroni-corrected; means compared seed by seed)."
     )
     rows = [((name, f"{rate:g}"), cell, False) for (name, rate), cell in grid.items()]
-    title = config.title("lookahead")
-    plot_versus(
-        out / "lookahead.png",
-        f"lookahead on {config.task.name}: every seed is a dot",
-        records,
-        x="learning_rate",
-        series="optimizer",
-        metrics=("final_validation_loss", "final_validation_accuracy"),
-    )
-    return Outcome(
-        "lookahead",
-        records,
-        [sweep_table(title, ("optimizer", "lr"), rows)],
-        findings,
-        verdict,
-        ["lookahead.png"],
-        config.described(),
+    return lr_sweep_outcome(
+        "lookahead", config, records, (config.title("lookahead"), rows), findings, verdict,
+        plot=(out / "lookahead.png", f"lookahead on {config.task.name}: every seed is a dot"),
     )

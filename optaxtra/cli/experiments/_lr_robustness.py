@@ -20,11 +20,11 @@ from rich.console import Console
 
 from ...optimizers._registry import OPTIMIZERS
 from .._outcome import Options, Outcome
-from .._plots import plot_versus
 from .._records import cells
-from .._report import sweep_table
 from .._runner import Job, optimizer_sweep, run_jobs
-from ._common import by_key, combine, format_settings, judge, primary_metric, setup
+from ._common import (
+    by_key, combine, format_settings, judge, lr_sweep_outcome, primary_metric, setup,
+)
 
 __all__ = ["CLAIM", "run"]
 
@@ -101,21 +101,9 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         for name in OPTIMIZERS_RUN
         for rate in config.learning_rates
     ]
-    title = config.title("lr-robustness", "* = usable")
-    plot_versus(
-        out / "lr_robustness.png",
-        f"lr-robustness on {config.task.name} ({config.steps} steps)",
-        records,
-        x="learning_rate",
-        series="optimizer",
-        metrics=("final_validation_loss", "final_validation_accuracy"),
-    )
-    return Outcome(
-        "lr-robustness",
-        records,
-        [sweep_table(title, ("optimizer", "lr"), rows)],
-        findings,
-        verdict,
-        ["lr_robustness.png"],
-        config.described(windows=windows),
+    return lr_sweep_outcome(
+        "lr-robustness", config, records, (config.title("lr-robustness", "* = usable"), rows),
+        findings, verdict,
+        plot=(out / "lr_robustness.png", f"lr-robustness on {config.task.name} ({config.steps} steps)"),
+        windows=windows,
     )

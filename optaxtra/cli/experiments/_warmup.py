@@ -20,11 +20,10 @@ from ...optimizers._adam import adam, adam_2k, adam_eps
 from ...optimizers._rectified import radam
 from .._engine import Sweep
 from .._outcome import Options, Outcome
-from .._plots import plot_curves, plot_versus
+from .._plots import plot_curves
 from .._records import cells
-from .._report import sweep_table
 from .._runner import Job, optimizer_sweep, run_jobs, with_warmup
-from ._common import VALIDATION_LOSS, best_by, by_key, combine, judge, setup
+from ._common import VALIDATION_LOSS, best_by, by_key, combine, judge, lr_sweep_outcome, setup
 
 __all__ = ["CLAIM", "run"]
 
@@ -108,20 +107,10 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         f"warmup on {config.task.name}: loss at lr {top:g}",
         [(name, grid[(name, top)]) for name in dict.fromkeys(name for name, _ in grid)],
     )
-    plot_versus(
-        out / "warmup_lr.png",
-        f"warmup on {config.task.name}: final loss vs learning rate",
-        records,
-        x="learning_rate",
-        series="optimizer",
+    return lr_sweep_outcome(
+        "warmup", config, records, (title, rows), findings, verdict,
+        plot=(out / "warmup_lr.png", f"warmup on {config.task.name}: final loss vs learning rate"),
         metrics=("final_train_loss", "final_validation_loss"),
-    )
-    return Outcome(
-        "warmup",
-        records,
-        [sweep_table(title, ("optimizer", "lr"), rows)],
-        findings,
-        verdict,
-        ["warmup_curves.png", "warmup_lr.png"],
-        config.described(warmup=warmup),
+        other_plots=["warmup_curves.png"],
+        warmup=warmup,
     )
