@@ -129,7 +129,9 @@ def bench_optimizer(name, params, grads, floors, settings) -> dict[str, Any]:
 
     entries = [e for e in (base, ours, theirs) if e is not None]
     for index in range(settings["repeats"]):
-        for e in entries:
+        # Each round starts with the next entry, so that no entry always follows the same one.
+        start = index % len(entries)
+        for e in entries[start:] + entries[:start]:
             warmup = settings["warmup"] if index == 0 else 2
             measure.time_round(e, grads, settings["steps"], warmup)
 
@@ -157,7 +159,8 @@ def bench_optimizer(name, params, grads, floors, settings) -> dict[str, Any]:
     }
 
 
-def bench_tree(shapes, names, settings, log) -> dict[str, Any]:
+def bench_tree(shapes, names, settings, log, publish=lambda tree: None) -> dict[str, Any]:
+    """Every optimizer of ``names`` on one tree; ``publish`` gets the tree's results after each row."""
     leaves, size = trees.count(shapes)
     params = jax.tree.map(jnp.asarray, trees.build(shapes, seed=0))
     grads = jax.tree.map(jnp.asarray, trees.build(shapes, seed=1))
@@ -165,18 +168,21 @@ def bench_tree(shapes, names, settings, log) -> dict[str, Any]:
     rows = []
     started = report.now()
     load_start = [round(x, 2) for x in os.getloadavg()]
+    tree = {
+        "leaves": leaves, "params": size, "params_bytes": floor.tree_bytes(params), "rows": rows,
+        "started": started, "load_average_start": load_start,
+    }
     for name in names:
         row = bench_optimizer(name, params, grads, floors, settings)
         r = row["ratios"]
         log(f"  {name:16s} {row['optaxtra']['median_ms']:9.2f} ms  x{r['floor']:.2f} floor  "
             f"x{r['optax'] or float('nan'):.2f} optax  compile {row['optaxtra']['compile_s']:.2f}s")
         rows.append(row)
+        tree["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+        publish(tree)
         gc.collect()
-    return {
-        "leaves": leaves, "params": size, "params_bytes": floor.tree_bytes(params), "rows": rows,
-        "started": started, "load_average_start": load_start,
-        "load_average_end": [round(x, 2) for x in os.getloadavg()],
-    }
+    tree["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    return tree
 
 
 def _merge_rows(previous: dict[str, Any], new: dict[str, Any], order: list[str]) -> dict[str, Any]:
@@ -249,26 +255,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     log = lambda text: print(text, flush=True)
     results: dict[str, Any] = {"machine": report.machine(), "settings": settings, "trees": {}}
+    previous = None
+    if args.merge and json_out is not None and Path(json_out).exists():
+        previous = json.loads(Path(json_out).read_text())
+        results["merged_from"] = previous["machine"]["date"]
+    prefix = "_tiny" if args.quick else ""
+    written: dict[str, Any] = {}
+
+    def save(done: dict[str, Any]) -> str:
+        """Writes what has been measured so far (merged into ``previous``): a run cut short keeps it."""
+        merged = done if previous is None else _merge_rows(previous["trees"], done, list(tree_table))
+        machine = dict(results["machine"], load_average_end=[round(x, 2) for x in os.getloadavg()])
+        written.update(
+            results, machine=machine, trees=merged,
+            many_vs_few=report.many_vs_few(merged, f"many_small{prefix}", f"few_large{prefix}"),
+        )
+        return report.write(written, out, json_out, _section(backend))
+
     for tree_name in tree_names:
         shapes = tree_table[tree_name]()
         log(f"{tree_name}: {trees.count(shapes)[0]} leaves, {trees.count(shapes)[1]:,} params")
         tree_names_here = names
         if args.quick and not tree_name.startswith("gpt2") and not args.optimizers:
             tree_names_here = [n for n in names if n in QUICK_OPTIMIZERS_ELSEWHERE]
-        results["trees"][tree_name] = bench_tree(shapes, tree_names_here, settings, log)
-    results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    if args.merge and json_out is not None and Path(json_out).exists():
-        previous = json.loads(Path(json_out).read_text())
-        results["trees"] = _merge_rows(previous["trees"], results["trees"], list(tree_table))
-        results["merged_from"] = previous["machine"]["date"]
-    prefix = "_tiny" if args.quick else ""
-    results["many_vs_few"] = report.many_vs_few(
-        results["trees"], f"many_small{prefix}", f"few_large{prefix}"
-    )
-    text = report.write(results, out, json_out, _section(backend))
+        publish = lambda tree, name=tree_name: save({**results["trees"], name: tree})
+        results["trees"][tree_name] = bench_tree(shapes, tree_names_here, settings, log, publish)
+    text = save(results["trees"])
     if out is None:
         print(text)
-    return results
+    return written
 
 
 if __name__ == "__main__":

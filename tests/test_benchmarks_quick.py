@@ -15,6 +15,7 @@ import optaxtra
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import bench  # noqa: E402
 import floor  # noqa: E402
 import measure  # noqa: E402
 import trees  # noqa: E402
@@ -57,6 +58,17 @@ def test_device_loop_mode_runs_every_optimizer_and_times_per_step(tmp_path):
     assert {row["optimizer"] for row in rows} >= set(optaxtra.OPTIMIZERS)
     for row in rows:
         assert len(row["optaxtra"]["round_medians_ms"]) == 1 and row["optaxtra"]["median_ms"] > 0
+
+
+def test_each_row_is_published_as_soon_as_it_is_measured():
+    snapshots = []
+    settings = {"quick": True, "repeats": 1, "steps": 2, "warmup": 1, "loop": 1}
+    shapes = trees.gpt2(8, layers=1, vocab=16, context=8)
+    publish = lambda partial: snapshots.append([r["optimizer"] for r in partial["rows"]])
+    with jax.numpy_dtype_promotion("standard"):  # optax's adam mixes int and float scalars
+        tree = bench.bench_tree(shapes, ["sgd", "adam"], settings, lambda text: None, publish)
+    assert snapshots == [["sgd"], ["sgd", "adam"]]
+    assert [row["optimizer"] for row in tree["rows"]] == ["sgd", "adam"]
 
 
 def test_in_device_loop_runs_the_step_that_many_times():
