@@ -23,6 +23,21 @@ CASES = {
     **ECOSYSTEM_CASES,
     "skip_nonfinite_adam": lambda lr: optaxtra.skip_nonfinite(optaxtra.adam(lr)),
     "lookahead_sgd": lambda lr: optaxtra.lookahead(optaxtra.sgd(lr), sync_period=3),
+    # The pieces alone, where they keep state.
+    "scale_by_adam_amsgrad": lambda lr: optaxtra.scale_by_adam(
+        second_moment=optaxtra.amsgrad_second_moment()
+    ),
+    "scale_by_adam_belief": lambda lr: optaxtra.scale_by_adam(
+        second_moment=optaxtra.belief_second_moment()
+    ),
+    "scale_by_radam_rectifier": lambda lr: optaxtra.scale_by_radam_rectifier(),
+    "trust_ratio": lambda lr: optaxtra.trust_ratio(weight_decay=0.1),
+    "scale_by_learning_rate": lambda lr: optaxtra.scale_by_learning_rate(lambda count: lr),
+    "decoupled_weight_decay": lambda lr: optaxtra.decoupled_weight_decay(0.1, lr),
+    "lookahead_state": lambda lr: optaxtra.lookahead_state(optaxtra.adam(lr), sync_period=2),
+    "switch_when": lambda lr: optaxtra.switch_when(
+        optaxtra.adam(lr), optaxtra.sgd(lr), lambda state, done: done >= 2
+    ),
 }
 NAMES = sorted(CASES)
 
