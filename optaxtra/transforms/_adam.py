@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .._hyperparams import ScalarOrSchedule, resolve
+from .._hyperparams import ScalarOrSchedule
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
 from .._validation import check_dtype, check_nu_dtype
@@ -18,6 +18,7 @@ from ._moments import (
     check_moments,
     default_estimator,
     init_moments,
+    resolve_eps_root,
     update_moments,
     validate_moment_hyperparams,
 )
@@ -124,12 +125,14 @@ def scale_by_adam(
             b1=b1, b2=b2, eps=eps, estimator=estimator, eps_placement=eps_placement,
             bias_correction=bias_correction, freeze_steps=freeze_steps,
         )
-        eps_root_t = resolve(eps_root, state.count)
+        eps_root_t = resolve_eps_root(eps_root, state.count)
 
         def direction(g, m_hat, v_hat):
             if not is_trainable(m_hat):
                 return frozen_update(g, m_hat)
             step = adaptive_step(m_hat, v_hat, moments.eps, eps_root_t)
+            if moments.active is True:
+                return step.astype(g.dtype)
             # A frozen step moves nothing, but a non-finite v must not hide until the freeze ends.
             idle = jnp.where(jnp.isfinite(v_hat), 0, jnp.nan).astype(step.dtype)
             return jnp.where(moments.active, step, idle).astype(g.dtype)

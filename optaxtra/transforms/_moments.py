@@ -50,7 +50,7 @@ class MomentEstimates(NamedTuple):
     m_hat: Any
     v_hat: Any
     eps: jax.Array
-    active: jax.Array
+    active: bool | jax.Array  # Python True where no step can be frozen (fast path)
 
 
 def validate_moment_hyperparams(
@@ -166,8 +166,9 @@ def update_moments(
     """
     b1_t, b2_t, eps_t = resolve_decay(b1, count), resolve_decay(b2, count), resolve(eps, count)
     step = count + 1
-    # Without frozen steps every step is active: a constant lets XLA drop the selects.
-    active = jnp.asarray(True) if freeze_steps == 0 and fast_paths_enabled() else step > freeze_steps
+    # Without frozen steps every step is active: a Python constant, so that the selects
+    # for frozen steps are not even traced.
+    active = True if freeze_steps == 0 and fast_paths_enabled() else step > freeze_steps
     if bias_correction:
         bias_correction1 = b1_t.debias(jnp.maximum(step - freeze_steps, 1))
         bias_correction2 = b2_t.debias(step)
@@ -187,7 +188,8 @@ def update_moments(
         dtype = compute_dtype(g.dtype)
         g = g.astype(dtype)
         m_new = b1_t.rate.astype(dtype) * m.astype(dtype) + b1_t.complement.astype(dtype) * g
-        m_new = jnp.where(active, m_new, m.astype(dtype))
+        if active is not True:
+            m_new = jnp.where(active, m_new, m.astype(dtype))
         n_new = estimator.update(g, m_new, n, b2_t, bias_correction2)
         parts, structure = jax.tree.flatten(n_new)
         olds = structure.flatten_up_to(n)
@@ -222,10 +224,19 @@ def update_moments(
     )
 
 
-def adaptive_step(m_hat: jax.Array, v_hat: jax.Array, eps: jax.Array, eps_root: jax.Array):
-    """``m_hat / (sqrt(v_hat + eps_root) + eps)`` in ``m_hat``'s dtype."""
+def resolve_eps_root(eps_root: ScalarOrSchedule, count: jax.Array) -> jax.Array | None:
+    """``eps_root`` at step ``count``, or None where it is the constant 0 (nothing to add)."""
+    if not callable(eps_root) and not isinstance(eps_root, jax.Array) and eps_root == 0:
+        return None
+    return resolve(eps_root, count)
+
+
+def adaptive_step(m_hat: jax.Array, v_hat: jax.Array, eps: jax.Array, eps_root: jax.Array | None):
+    """``m_hat / (sqrt(v_hat + eps_root) + eps)`` in ``m_hat``'s dtype (``eps_root`` None: 0)."""
     real = jnp.finfo(m_hat.dtype).dtype
-    return m_hat / (jnp.sqrt(v_hat + eps_root.astype(real)) + eps.astype(real)).astype(m_hat.dtype)
+    if eps_root is not None:
+        v_hat = v_hat + eps_root.astype(real)
+    return m_hat / (jnp.sqrt(v_hat) + eps.astype(real)).astype(m_hat.dtype)
 
 
 def default_estimator(second_moment: SecondMoment | None) -> SecondMoment:

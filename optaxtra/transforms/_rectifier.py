@@ -20,6 +20,7 @@ from ._moments import (
     check_moments,
     default_estimator,
     init_moments,
+    resolve_eps_root,
     update_moments,
     validate_moment_hyperparams,
 )
@@ -233,7 +234,7 @@ def scale_by_radam_rectifier(
         rho, rho_inf = radam_rho(moments.count, b2_t)
         tractable = rho > threshold if threshold_comparison == ">" else rho >= threshold
         rectification = jnp.where(tractable, radam_rectification(rho, rho_inf), 0.0)
-        eps_root_t = resolve(eps_root, state.count)
+        eps_root_t = resolve_eps_root(eps_root, state.count)
 
         def direction(g, m_hat, v_hat):
             if not is_trainable(m_hat):
