@@ -52,6 +52,10 @@ VARIANTS: dict[str, tuple[Callable[[float], optax.GradientTransformation], Any]]
         lambda lr: optax.adam(lr, mu_dtype=jnp.bfloat16),
     ),
     "lamb_bf16": (lambda lr: optaxtra.lamb(lr, weight_decay=1e-2, **BF16), None),
+    # Optimizers outside the table: SWATS (its Adam phase, before any switch) and Adam with an
+    # EMA of its weights (one more param-sized slot). optax has neither.
+    "swats": (lambda lr: optaxtra.swats(lr), None),
+    "ema_adam": (lambda lr: optaxtra.ema_averaging(optaxtra.adam(lr), decay=0.999), None),
 }
 
 FULL_TREES = {
