@@ -79,6 +79,33 @@ def test_fast_path_equals_plain_path(name):
     assert_close(fast_state, plain_state, rtol=1e-5, atol=1e-6)
 
 
+SWATS = {
+    "swats": lambda: optaxtra.swats(1e-2),
+    "swats_switching_at_step_2": lambda: optaxtra.swats(1e-2, switch_atol=1e3),
+    "swats_decay_bfloat16_mu": lambda: optaxtra.swats(
+        optax.linear_schedule(1e-2, 1e-3, 10), b1=lambda count: 0.9, weight_decay=1e-2,
+        eps_placement="corrected", mu_dtype=jnp.bfloat16, switch_atol=1e3,
+    ),
+}
+
+
+def switch_state(state):
+    return next(s for s in state if isinstance(s, optaxtra.SwitchState))
+
+
+@pytest.mark.parametrize("name", sorted(SWATS))
+def test_fast_swats_equals_plain_swats(name):
+    """SWATS's fused switch against ``switch_when`` of its phases, before and after the switch."""
+    fast_params, fast_state = run(SWATS[name], make_params(), plain=False)
+    plain_params, plain_state = run(SWATS[name], make_params(), plain=True)
+    switched_at = int(switch_state(fast_state).switched_at)
+    assert switched_at == int(switch_state(plain_state).switched_at)
+    assert switched_at == (-1 if name == "swats" else 2)
+    rtol = 2e-2 if "bfloat16" in name else 1e-5  # a bfloat16 rounding of m apart
+    assert_close(fast_params, plain_params, rtol=rtol, atol=rtol / 10)
+    assert_close(fast_state, plain_state, rtol=rtol, atol=rtol / 10)
+
+
 @pytest.mark.parametrize("name", ["adam", "lamb", "lookahead_adam", "ranger"])
 def test_fast_path_equals_plain_path_bfloat16(name):
     make_tx = lambda: optaxtra.OPTIMIZERS[name](1e-2)
@@ -155,6 +182,16 @@ def test_fast_lookahead_keeps_no_param_sized_temporary(name):
     tx = optaxtra.OPTIMIZERS[name](1e-2)
     assert temp_bytes(tx, plain=True) >= BIG_PARAM_BYTES
     assert temp_bytes(tx, plain=False) < BIG_PARAM_BYTES // 4
+
+
+def test_fast_swats_keeps_only_adams_step():
+    """The plain switch stores the updates and both phases' states; the fused one only Adam's step.
+
+    The step feeds the two dot products and the update, so XLA stores it (as LAMB's direction).
+    """
+    tx = optaxtra.swats(1e-2)
+    assert temp_bytes(tx, plain=True) >= 3 * BIG_PARAM_BYTES
+    assert temp_bytes(tx, plain=False) < BIG_PARAM_BYTES + BIG_PARAM_BYTES // 4
 
 
 def test_fast_lars_keeps_no_param_sized_temporary():

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+import functools
+from typing import Any, Callable, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +20,7 @@ from ..transforms._learning_rate import scale_by_learning_rate
 from ..transforms._masking import Mask
 from ..transforms._weight_decay import add_decayed_weights
 from ._switch import switching
+from ._swats_fused import fused_swats_switch
 
 __all__ = ["SwatsAdamState", "SwatsSgdState", "swats"]
 
@@ -59,15 +61,44 @@ class SwatsSgdState(NamedTuple):
 
 
 def _sum_of_products(a: Any, b: Any) -> jax.Array:
+    """``sum(a * b)`` over every floating leaf, in float32.
+
+    As dot products (``jnp.vdot``): XLA reads both operands in place, where a
+    sum of an elementwise product stores the product when an operand is also
+    used elsewhere (Adam's step, in SWATS).
+    """
     pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b))
-    terms = [jnp.sum(x.astype(jnp.float32) * y.astype(jnp.float32)) for x, y in pairs
+    terms = [jnp.vdot(x.astype(jnp.float32).ravel(), y.astype(jnp.float32).ravel()) for x, y in pairs
              if jnp.issubdtype(x.dtype, jnp.floating)]
     return sum(terms, jnp.zeros([], jnp.float32))
 
 
-def _adam_phase(
-    adam: optax.GradientTransformation, b2: ScalarOrSchedule, atol: float, rtol: float
-) -> optax.GradientTransformation:
+Projection = Callable[[jax.Array, jax.Array, SwatsAdamState], SwatsAdamState]
+
+
+def _projection(b2: ScalarOrSchedule, atol: float, rtol: float) -> Projection:
+    """``(p.g, p.p, state) -> state``: one projection of Adam's step ``p`` onto the gradient.
+
+    ``gamma = p.p / -p.g``, its moving average and bias-corrected estimate, and
+    the switching criterion; ``state.inner`` is kept as given.
+    """
+
+    def project(step_dot_grad: jax.Array, step_dot_step: jax.Array, state: SwatsAdamState):
+        projecting = step_dot_grad != 0
+        gamma = step_dot_step / jnp.where(projecting, -step_dot_grad, 1.0)
+        beta = resolve_decay(b2, state.count)
+        count = state.count + 1
+        ema = jnp.where(projecting, beta.rate * state.ema + beta.complement * gamma, state.ema)
+        estimate = jnp.where(projecting, ema / beta.debias(count), state.sgd_learning_rate)
+        settled = (projecting & (count > 1) & (estimate > 0)
+                   & (jnp.abs(estimate - gamma) <= atol + rtol * jnp.abs(gamma)))
+        gamma = jnp.where(projecting, gamma, state.projected_learning_rate)
+        return SwatsAdamState(count, state.inner, ema, estimate, gamma, settled)
+
+    return project
+
+
+def _adam_phase(adam: optax.GradientTransformation, project: Projection) -> optax.GradientTransformation:
     """``adam``'s updates, with the projected SGD rate and the switching criterion in the state."""
 
     def init_fn(params):
@@ -78,19 +109,28 @@ def _adam_phase(
 
     def update_fn(grads, state, params=None):
         steps, inner = adam.update(grads, state.inner, params)
-        step_dot_grad = _sum_of_products(steps, grads)
-        projecting = step_dot_grad != 0
-        gamma = _sum_of_products(steps, steps) / jnp.where(projecting, -step_dot_grad, 1.0)
-        beta = resolve_decay(b2, state.count)
-        count = state.count + 1
-        ema = jnp.where(projecting, beta.rate * state.ema + beta.complement * gamma, state.ema)
-        estimate = jnp.where(projecting, ema / beta.debias(count), state.sgd_learning_rate)
-        settled = (projecting & (count > 1) & (estimate > 0)
-                   & (jnp.abs(estimate - gamma) <= atol + rtol * jnp.abs(gamma)))
-        gamma = jnp.where(projecting, gamma, state.projected_learning_rate)
-        return steps, SwatsAdamState(count, inner, ema, estimate, gamma, settled)
+        dots = _sum_of_products(steps, grads), _sum_of_products(steps, steps)
+        return steps, project(*dots, state._replace(inner=inner))
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _momentum_step(
+    b1: ScalarOrSchedule, state: SwatsSgdState, grads: Any
+) -> tuple[Any, Callable[[jax.Array, jax.Array], jax.Array]]:
+    """The SGD phase's ``v = b1 v + g``, and ``(v, g) -> -(1 - b1) * learning_rate * v``."""
+    check_tree_matches(grads, state.momentum, piece="swats", against="the momentum in the state",
+                       expected_dtype=compute_dtype)
+    beta = resolve_decay(b1, state.count)
+    factor = -beta.complement * state.learning_rate
+
+    def accumulate(v, g):
+        return beta.rate.astype(v.dtype) * v + g.astype(v.dtype) if is_trainable(v) else v
+
+    def step(v, g):
+        return (factor.astype(v.dtype) * v).astype(g.dtype) if is_trainable(v) else frozen_update(g, v)
+
+    return jax.tree.map(accumulate, state.momentum, grads), step
 
 
 def _sgd_phase(b1: ScalarOrSchedule) -> optax.GradientTransformation:
@@ -103,18 +143,7 @@ def _sgd_phase(b1: ScalarOrSchedule) -> optax.GradientTransformation:
 
     def update_fn(grads, state, params=None):
         del params
-        check_tree_matches(grads, state.momentum, piece="swats", against="the momentum in the state",
-                           expected_dtype=compute_dtype)
-        beta = resolve_decay(b1, state.count)
-        factor = -beta.complement * state.learning_rate
-
-        def accumulate(v, g):
-            return beta.rate.astype(v.dtype) * v + g.astype(v.dtype) if is_trainable(v) else v
-
-        def step(v, g):
-            return (factor.astype(v.dtype) * v).astype(g.dtype) if is_trainable(v) else frozen_update(g, v)
-
-        momentum = jax.tree.map(accumulate, state.momentum, grads)
+        momentum, step = _momentum_step(b1, state, grads)
         updates = jax.tree.map(step, momentum, grads)
         return updates, SwatsSgdState(state.count + 1, momentum, state.learning_rate)
 
@@ -206,16 +235,23 @@ def swats(
         scale_by_adam(b1, b2, eps, eps_placement=eps_placement, mu_dtype=mu_dtype),
         scale_by_learning_rate(learning_rate),
     )
+    project = _projection(b2, switch_atol, switch_rtol)
+    phases = switching(
+        "swats",
+        _adam_phase(adam, project),
+        _sgd_phase(b1),
+        should_switch=lambda adam_state, _: adam_state.settled,
+        hand_off=lambda adam_state, sgd_state: sgd_state._replace(
+            count=adam_state.count, learning_rate=adam_state.sgd_learning_rate
+        ),
+    )
     return optax.chain(
         unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
-        switching(
-            "swats",
-            _adam_phase(adam, b2, switch_atol, switch_rtol),
-            _sgd_phase(b1),
-            should_switch=lambda adam_state, _: adam_state.settled,
-            hand_off=lambda adam_state, sgd_state: sgd_state._replace(
-                count=adam_state.count, learning_rate=adam_state.sgd_learning_rate
-            ),
+        fused_swats_switch(
+            phases, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps,
+            eps_placement=eps_placement, mu_dtype=mu_dtype, project=project,
+            sum_of_products=_sum_of_products,
+            momentum_step=functools.partial(_momentum_step, b1),
         ),
     )
 

@@ -51,6 +51,8 @@ class MomentEstimates(NamedTuple):
     v_hat: Any
     eps: jax.Array
     active: bool | jax.Array  # Python True where no step can be frozen (fast path)
+    bias_correction1: jax.Array
+    bias_correction2: jax.Array
 
 
 def validate_moment_hyperparams(
@@ -221,6 +223,8 @@ def update_moments(
         v_hat=unzip(3),
         eps=eps_t,
         active=active,
+        bias_correction1=bias_correction1,
+        bias_correction2=bias_correction2,
     )
 
 
