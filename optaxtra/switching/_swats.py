@@ -177,7 +177,9 @@ def swats(
     ``Lambda_k > 0`` and ``|Lambda_k - gamma_k| <= switch_atol + switch_rtol
     |gamma_k|``, every later update is ``v = b_1 v + g`` (``v`` starting at
     0), ``p <- p - (1 - b_1) Lambda v``. Built as ``switch_when`` of the two
-    phases; ``optaxtra.diagnostics`` reports ``swats/sgd_learning_rate``
+    phases, and compiled as one fused step with the same state (no array
+    through ``lax.cond``; ``optaxtra.plain_paths()`` gives the
+    ``switch_when`` form). ``optaxtra.diagnostics`` reports ``swats/sgd_learning_rate``
     (``Lambda``), ``swats/projected_learning_rate`` and ``switch/switched``.
 
     The dot products run over the whole parameter vector, as in the paper's
