@@ -70,8 +70,8 @@ from .averaging._swa import swa_averaging as swa_averaging
 
 # Switching between optimizers (issue 3).
 from .switching._hand_off import carry_first_moment as carry_first_moment
-from .switching._swats import SwatsAdamState as SwatsAdamState
-from .switching._swats import SwatsSgdState as SwatsSgdState
+from .switching._swats_phases import SwatsAdamState as SwatsAdamState
+from .switching._swats_phases import SwatsSgdState as SwatsSgdState
 from .switching._swats import swats as swats
 from .switching._switch import SwitchState as SwitchState
 from .switching._switch import switch as switch

@@ -15,7 +15,7 @@ included.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +29,7 @@ from ..transforms._adam import ScaleByAdamState
 from ..transforms._learning_rate import ScaleByLearningRateState
 from ..transforms._moments import adaptive_step, check_moments, default_estimator, update_moments
 from ._switch import SwitchState
+from ._swats_phases import momentum_step, projection, sum_of_products
 
 __all__ = ["fused_swats_switch"]
 
@@ -42,26 +43,22 @@ def fused_swats_switch(
     eps: ScalarOrSchedule,
     eps_placement: Literal["corrected", "uncorrected"],
     mu_dtype: Any,
-    project: Callable[[jax.Array, jax.Array, Any], Any],
-    sum_of_products: Callable[[Any, Any], jax.Array],
-    momentum_step: Callable[[Any, Any], tuple[Any, Callable[[jax.Array, jax.Array], jax.Array]]],
+    switch_atol: float,
+    switch_rtol: float,
 ) -> optax.GradientTransformation:
     """``plain`` (SWATS's ``switch_when``) with a fast ``update`` of the same state.
 
     Args:
       plain: the switch of SWATS's two phases; its ``init`` is used, and its
         ``update`` inside ``plain_paths()``.
-      learning_rate, b1, b2, eps, eps_placement, mu_dtype: SWATS's arguments.
-      project: ``(p.g, p.p, adam_state) -> adam_state``, the Adam phase's
-        projection and switching criterion (``_projection`` in ``_swats.py``).
-      sum_of_products: ``(a, b) -> sum(a * b)`` over the leaves.
-      momentum_step: ``(sgd_state, grads) -> (momentum, step)``, the SGD
-        phase's new momentum and its ``(v, g) -> update`` (``_momentum_step``).
+      learning_rate, b1, b2, eps, eps_placement, mu_dtype, switch_atol,
+        switch_rtol: SWATS's arguments (see ``swats``).
 
     Returns:
       An ``optax.GradientTransformation`` with ``plain``'s state.
     """
     estimator = default_estimator(None)
+    project = projection(b2, switch_atol, switch_rtol)
 
     def update_fn(grads, state, params=None):
         if not fast_paths_enabled():
@@ -80,7 +77,7 @@ def fused_swats_switch(
         )
         mu = select(switched, moments_state.mu, moments.mu)
         nu = select(switched, moments_state.nu, moments.nu)
-        momentum, momentum_update = momentum_step(sgd_state, grads)
+        momentum, momentum_update = momentum_step(b1, sgd_state, grads)
         momentum = select(switched, momentum, sgd_state.momentum)
         # The updates below read the stored moments: without the barrier XLA recomputes the new
         # moments from the old ones in each consumer, and copies the donated old ones to do so.
@@ -100,7 +97,10 @@ def fused_swats_switch(
         # only array XLA stores, once for the products and the update) and are scaled after.
         directions = jax.tree.map(adam_step, grads, mu, nu)
         steps = jax.tree.map(lambda d: (-rate).astype(d.dtype) * d, directions)
-        dots = -rate * sum_of_products(directions, grads), rate**2 * sum_of_products(directions, directions)
+        dots = (
+            -rate * sum_of_products(directions, grads),
+            rate**2 * sum_of_products(directions, directions),
+        )
         inner = (
             ScaleByAdamState(moments.count, mu, nu),
             ScaleByLearningRateState(rate_state.count + 1, rate),

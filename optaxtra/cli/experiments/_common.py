@@ -211,4 +211,3 @@ def lr_sweep_outcome(
         [*other_plots, path.name],
         config.described(**described),
     )
-
