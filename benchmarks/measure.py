@@ -2,9 +2,10 @@
 
 Steps are timed one by one (``block_until_ready`` after each), so each time
 is the step's wall time; or, on an accelerator, ``loop`` steps per call inside
-a device loop, so that the host's dispatch is left out. Entries that are compared (the floor, optaxtra's
-optimizer, optax's) are timed in interleaved rounds, so that a change in the
-machine's load hits all of them alike; ratios are taken within a round.
+a device loop, so that the host's dispatch is left out. Entries that are
+compared (the floor, optaxtra's optimizer, optax's) are timed in interleaved
+rounds, so that a change in the machine's load hits all of them alike; ratios
+are taken within a round.
 Minor page faults are counted per step: on Linux, a temporary buffer of 32 MB
 or more is mapped afresh by ``malloc`` on every call and each of its pages
 faults once, which is the dominant cost of optimizers that materialise

@@ -18,7 +18,6 @@ import optax
 __all__ = ["machine", "many_vs_few", "markdown", "markers", "now", "write"]
 
 
-
 def markers(section: str = "results") -> tuple[str, str]:
     """The comment lines between which ``write`` puts a section's tables."""
     return f"<!-- {section}:start -->", f"<!-- {section}:end -->"
