@@ -204,9 +204,19 @@ def _merge_rows(previous: dict[str, Any], new: dict[str, Any], order: list[str])
     return {name: merged[name] for name in order if name in merged}
 
 
-def _section(backend: str) -> str:
-    """The README section a backend's results go to: CPU and accelerator tables are kept apart."""
-    return "results" if backend == "cpu" else f"results-{backend}"
+def _section(backend: str, loop: int = 1) -> str:
+    """The README section a run's results go to (``_suffix`` names its JSON the same way).
+
+    CPU and accelerator tables are kept apart, and so are per-call and device-loop ones.
+    """
+    return "results" + _suffix(backend, loop).replace("_", "-")
+
+
+def _suffix(backend: str, loop: int) -> str:
+    """``""`` on the CPU; ``"_gpu"`` for a GPU's per-call run, ``"_gpu_loop"`` for its device loop."""
+    if backend == "cpu":
+        return ""
+    return f"_{backend}" + ("_loop" if loop > 1 else "")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -236,13 +246,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the benchmark (or ``--render``s it) and returns what it wrote."""
     args = _parser().parse_args(argv)
     backend = jax.default_backend()
-    suffix = "" if backend == "cpu" else f"_{backend}"
+    loop = args.loop or (1 if backend == "cpu" else 10)
     if args.render:
-        json_in = args.json or HERE / f"results{suffix}.json"
+        json_in = args.json or HERE / f"results{_suffix(backend, loop)}.json"
         results = json.loads(Path(json_in).read_text())
         results["many_vs_few"] = report.many_vs_few(results["trees"], "many_small", "few_large")
         ran_on = results["machine"]["device"].split(":")[0]
-        report.write(results, args.out or HERE / "README.md", json_in, _section(ran_on))
+        section = _section(ran_on, results["settings"].get("loop", 1))
+        report.write(results, args.out or HERE / "README.md", json_in, section)
         return results
 
     tree_table = QUICK_TREES if args.quick else {**FULL_TREES, **ACCELERATOR_TREES}
@@ -257,10 +268,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "repeats": args.repeats or (1 if args.quick else 5),
         "steps": args.steps or (10 if args.quick else 30),
         "warmup": args.warmup or (2 if args.quick else 5),
-        "loop": args.loop or (1 if backend == "cpu" else 10),
+        "loop": loop,
     }
     out = args.out if args.out or args.quick else HERE / "README.md"
-    json_out = args.json if args.json or args.quick else HERE / f"results{suffix}.json"
+    json_out = args.json if args.json or args.quick else HERE / f"results{_suffix(backend, loop)}.json"
 
     log = lambda text: print(text, flush=True)
     results: dict[str, Any] = {"machine": report.machine(), "settings": settings, "trees": {}}
@@ -279,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             results, machine=machine, trees=merged,
             many_vs_few=report.many_vs_few(merged, f"many_small{prefix}", f"few_large{prefix}"),
         )
-        return report.write(written, out, json_out, _section(backend))
+        return report.write(written, out, json_out, _section(backend, loop))
 
     for tree_name in tree_names:
         shapes = tree_table[tree_name]()

@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench  # noqa: E402
 import floor  # noqa: E402
+import kernels  # noqa: E402
 import measure  # noqa: E402
 import trees  # noqa: E402
 
@@ -95,3 +96,26 @@ def test_trees_have_the_documented_sizes():
     assert trees.count(trees.many_small(2000))[0] == 2000
     assert trees.count(trees.many_small(2000))[1] == trees.count(trees.few_large(200))[1]
     assert trees.count(trees.resnet(64)) == (62, 11_689_512)
+
+
+def test_cpu_gpu_and_device_loop_results_go_to_separate_sections_and_files():
+    assert (bench._section("cpu"), bench._suffix("cpu", 1)) == ("results", "")
+    assert (bench._section("gpu", 1), bench._suffix("gpu", 1)) == ("results-gpu", "_gpu")
+    assert (bench._section("gpu", 10), bench._suffix("gpu", 10)) == ("results-gpu-loop", "_gpu_loop")
+
+
+def test_kernel_census_counts_the_entry_operations_and_aliased_outputs():
+    def step(params, state, grads):
+        return params - grads, (state[0] + 1, state[1] * 2.0)
+
+    args = (jnp.zeros(8), (jnp.int32(0), jnp.ones(8)), jnp.ones(8))
+    text = jax.jit(step, donate_argnums=(0, 1)).lower(*args).compile().as_text()
+    counts = kernels.census(text)
+    assert counts["aliased"] == 3
+    assert counts["launches"] == sum(v for k, v in counts.items() if k not in ("launches", "aliased"))
+    assert counts["launches"] >= 1 and "parameter" not in counts and "tuple" not in counts
+    # An input the step does not read is pruned, so it cannot be donated: its output (here a
+    # constant, like a state that only records a value) is a fresh buffer on every call.
+    unused = lambda params, state, grads: (params - grads, (jnp.int32(7), state[1] * 2.0))
+    pruned = jax.jit(unused, donate_argnums=(0, 1)).lower(*args).compile().as_text()
+    assert kernels.census(pruned)["aliased"] < 3

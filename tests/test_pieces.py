@@ -91,6 +91,15 @@ def test_adamw_equals_adam_direction_minus_lr_times_decay():
     np.testing.assert_allclose(u_paper, -lr * direction - wd * params, rtol=1e-6)
 
 
+def test_trust_ratio_state_keeps_its_dtypes_through_an_update():
+    params = {"f32": P, "bf16": P.astype(jnp.bfloat16), "c64": P.astype(jnp.complex64)}
+    tx = optaxtra.trust_ratio()
+    state = tx.init(params)
+    _, new_state = tx.update(jax.tree.map(lambda p: 0.5 * p, params), state, params)
+    dtypes = lambda s: jax.tree.map(lambda r: r.dtype, s.ratios)
+    assert dtypes(state) == dtypes(new_state) == {"f32": jnp.float32, "bf16": jnp.float32, "c64": jnp.float32}
+
+
 def test_trust_ratio_lamb_form_by_hand():
     (u,), state = apply(optaxtra.trust_ratio(), [G], P)
     ratio = jnp.linalg.norm(P) / jnp.linalg.norm(G)

@@ -10,6 +10,7 @@ import optax
 
 from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, resolve_decay
+from .._in_place import overwrite
 from .._tree_checks import check_state_type
 from .._validation import check_bool, check_int, check_real
 from ._source import check_source, init_average, update_average, weights_after
@@ -126,7 +127,8 @@ def ema_averaging(
             return jnp.where(weight == 1, w, average + weight.astype(average.dtype) * (w - average))
 
         average = update_average(state.average, weights, jnp.bool_(True), move)
-        return updates, EmaAveragingState(state.count + 1, average, correction, beta.rate, inner_state)
+        rate = overwrite(state.decay, beta.rate)
+        return updates, EmaAveragingState(state.count + 1, average, correction, rate, inner_state)
 
     return optax.GradientTransformation(init_fn, update_fn)
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from .._diagnostics import register_diagnostics
+from .._in_place import overwrite
 from .._tree_checks import check_state_type
 from .._validation import check_bool, check_int
 from ._source import check_source, init_average, update_average, weights_after
@@ -125,7 +126,8 @@ def swa_averaging(
 
         average = update_average(state.average, weights, include, move)
         n_averaged = n + include.astype(jnp.int32)
-        return updates, SwaAveragingState(count, average, n_averaged, include, inner_state)
+        averaged = overwrite(state.averaged, include)
+        return updates, SwaAveragingState(count, average, n_averaged, averaged, inner_state)
 
     return optax.GradientTransformation(init_fn, update_fn)
 

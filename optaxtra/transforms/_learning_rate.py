@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from .._hyperparams import ScalarOrSchedule, resolve
+from .._in_place import overwrite
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_real
@@ -70,6 +71,8 @@ def scale_by_learning_rate(
             return (sign * rate).astype(u.dtype) * u if is_trainable(u) else frozen_update(u, p)
 
         updates = jax.tree.map(scale, updates, *([] if params is None else [params]))
-        return updates, ScaleByLearningRateState(state.count + 1, rate)
+        return updates, ScaleByLearningRateState(
+            state.count + 1, overwrite(state.learning_rate, rate)
+        )
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -11,6 +11,7 @@ import optax
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_int, check_real
 from .._fast_paths import fast_paths_enabled
+from .._in_place import overwrite
 from ._lookahead_sync import sync_fast, sync_plain
 
 __all__ = ["LookaheadState", "lookahead_state", "slow_params"]
@@ -122,7 +123,7 @@ def lookahead_state(
         new_updates, slow, inner_state = sync(
             synced, params, inner_updates, state.slow, inner_state, slow_step_size, reinit
         )
-        return new_updates, LookaheadState(count, slow, inner_state, synced)
+        return new_updates, LookaheadState(count, slow, inner_state, overwrite(state.synced, synced))
 
     return optax.GradientTransformation(init_fn, update_fn)
 

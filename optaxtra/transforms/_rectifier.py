@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import optax
 
 from .._hyperparams import ScalarOrSchedule, resolve
+from .._in_place import overwrite
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
 from .._validation import check_bool, check_choice, check_dtype, check_nu_dtype, check_real
@@ -234,6 +235,8 @@ def scale_by_radam_rectifier(
         rho, rho_inf = radam_rho(moments.count, b2_t)
         tractable = rho > threshold if threshold_comparison == ">" else rho >= threshold
         rectification = jnp.where(tractable, radam_rectification(rho, rho_inf), 0.0)
+        # The step uses the recorded r_t itself: XLA then computes it once for both.
+        rectification = overwrite(state.rectification, rectification)
         eps_root_t = resolve_eps_root(eps_root, state.count)
 
         def direction(g, m_hat, v_hat):
@@ -249,7 +252,8 @@ def scale_by_radam_rectifier(
 
         updates = jax.tree.map(direction, updates, moments.m_hat, moments.v_hat)
         new_state = ScaleByRadamRectifierState(
-            moments.count, moments.mu, moments.nu, rho, rectification
+            moments.count, moments.mu, moments.nu,
+            overwrite(state.rho, rho), rectification,
         )
         return updates, new_state
 

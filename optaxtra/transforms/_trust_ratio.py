@@ -10,6 +10,7 @@ import optax
 
 from .._fast_paths import fast_paths_enabled
 from .._hyperparams import compute_dtype
+from .._in_place import overwrite
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_real
@@ -24,9 +25,10 @@ class TrustRatioState(NamedTuple):
 
     Attributes:
       ratios: the trust ratio each adapted layer (leaf) got on the last
-        update, a pytree like the params of float32 scalars (1 before the
-        first update) with None for layers the mask excludes. Read by
-        ``optaxtra.diagnostics``.
+        update, a pytree like the params of scalars (1 before the first
+        update) with None for layers the mask excludes. Each is float32, or
+        float64 for float64 leaves (the real dtype the ratio is computed in).
+        Read by ``optaxtra.diagnostics``.
     """
 
     ratios: Any
@@ -142,7 +144,12 @@ def trust_ratio(
     def init_fn(params):
         adapted = resolve_mask(mask, params)
         resolve_mask(weight_decay_mask, params, "weight_decay_mask")
-        ones = lambda p, adapt: jnp.ones([], jnp.float32) if adapt and is_trainable(p) else None
+        def ones(p, adapt):
+            if not (adapt and is_trainable(p)):
+                return None
+            # The real dtype the ratio is computed in: float32 for float32 and half-precision leaves.
+            return jnp.ones([], jnp.finfo(compute_dtype(p.dtype)).dtype)
+
         return TrustRatioState(jax.tree.map(ones, params, adapted))
 
     def update_fn(updates, state, params=None):
@@ -153,7 +160,7 @@ def trust_ratio(
         adapted = resolve_mask(mask, params)
         decayed = resolve_mask(weight_decay_mask, params, "weight_decay_mask")
 
-        def leaf(u, p, adapt, decay):
+        def leaf(u, p, adapt, decay, previous):
             if not is_trainable(p):
                 return frozen_update(u, p), None
             dtype = compute_dtype(u.dtype)
@@ -181,11 +188,13 @@ def trust_ratio(
             ratio = jnp.where((weight_norm > 0) & (denominator > 0), ratio, 1.0)
             if max_ratio is not None:
                 ratio = jnp.minimum(ratio, max_ratio)
+            # The step scales by the recorded ratio itself: XLA then computes it once for both.
+            ratio = overwrite(previous, ratio)
             return (ratio.astype(dtype) * direction).astype(u.dtype), ratio
 
-        results = jax.tree.map(leaf, updates, params, adapted, decayed)
         treedef = jax.tree.structure(updates)
-        pairs = treedef.flatten_up_to(results)
+        trees = (updates, params, adapted, decayed, state.ratios)
+        pairs = [leaf(*args) for args in zip(*(treedef.flatten_up_to(t) for t in trees))]
         new_updates = treedef.unflatten([pair[0] for pair in pairs])
         ratios = treedef.unflatten([pair[1] for pair in pairs])
         return new_updates, TrustRatioState(ratios)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One GPU session, in the order of what it is worth: the kernel census and per-call timing of a few
+# optimizers (what a step launches, and what one call costs the host), then the device-loop table
+# on GPT-2 small and ResNet-18. Each part has its own time limit; the table's rows are written as
+# they are measured, so a part cut short keeps what it finished.
+# Usage (repository root, jax with CUDA installed):  OUT=/some/dir bash benchmarks/gpu.sh
+set -u
+OUT=${OUT:-benchmarks/gpu_logs/latest}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
+python -c "import jax, optax; print(jax.__version__, optax.__version__, jax.devices())" >> "$OUT/gpu.txt" 2>&1
+timeout "${CENSUS_S:-150}" python benchmarks/kernels.py --tree gpt2_124m --calls 200 \
+  --optimizers adam,radam,lamb,lars,sgd_momentum --dump "$OUT/hlo" > "$OUT/calls.txt" 2>&1
+tar czf "$OUT/hlo.tgz" -C "$OUT" hlo && rm -rf "$OUT/hlo"  # one file: a lease returns only a few
+timeout "${LOOP_S:-450}" python benchmarks/bench.py --trees gpt2_124m,resnet18 --loop 10 --steps 10 \
+  > "$OUT/loop.txt" 2>&1
+cp benchmarks/results_gpu_loop.json benchmarks/README.md "$OUT/" 2>/dev/null

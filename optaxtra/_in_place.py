@@ -1,0 +1,53 @@
+"""``overwrite``: a state field the update only writes, written where its previous value was.
+
+Some state fields are records for ``optaxtra.diagnostics`` (the learning rate
+applied, RAdam's rho and r, each layer's trust ratio, whether Lookahead
+synced): the update computes them but never reads their previous value. A
+jitted step drops an input it never reads, so a donated field of that kind
+cannot be donated: its new value goes to a fresh buffer on every call, and a
+constant one (a fixed learning rate) is copied there. On the CPU that costs
+nothing measurable; on a GPU, where a step over a few hundred leaves is bound
+by the host, one such scalar made a GPT-2-sized Adam call dispatch 1.2x slower
+than optax's, and 146 per-layer trust ratios 1.5-1.7x (``benchmarks/README.md``,
+"Per-call steps on the GPU"). ``tests/test_donation.py`` checks that every
+output of each optimizer's donated step reuses a donated buffer.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["overwrite"]
+
+
+def _lowest(dtype: np.dtype) -> jax.Array:
+    """A value no element of ``dtype`` is less than: -inf, the integer minimum, or False."""
+    if jnp.issubdtype(dtype, jnp.floating):
+        return jnp.asarray(-jnp.inf, dtype)
+    if jnp.issubdtype(dtype, jnp.integer):
+        return jnp.asarray(jnp.iinfo(dtype).min, dtype)
+    return jnp.asarray(False, dtype)
+
+
+def overwrite(previous: jax.Array, value: jax.Array) -> jax.Array:
+    """``value`` (in ``previous``'s dtype), computed so that it can take ``previous``'s buffer.
+
+    The result selects ``previous`` where ``previous < lowest`` (-inf for
+    floats, the minimum for integers, False for booleans), which no value of
+    its dtype is, NaN included, and ``value`` everywhere else. It equals
+    ``value`` exactly, but reads ``previous``, which XLA cannot fold away; so
+    the field stays an input of the jitted step and its new value is written
+    over the donated old one.
+
+    Args:
+      previous: the field's value in the state passed to ``update``.
+      value: its new value; broadcast to ``previous``'s shape.
+
+    Returns:
+      ``value`` as an array of ``previous``'s shape and dtype.
+    """
+    previous = jnp.asarray(previous)
+    value = jnp.broadcast_to(jnp.asarray(value, previous.dtype), previous.shape)
+    return jnp.where(previous < _lowest(previous.dtype), previous, value)
