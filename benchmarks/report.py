@@ -127,8 +127,8 @@ def _tree_table(name: str, tree: dict[str, Any]) -> list[str]:
             f"| {_ms(optax_)} |"
         )
     lines.append("")
-    for run in {json.dumps(row["run"], sort_keys=True) for row in tree["rows"] if "run" in row}:
-        run = json.loads(run)
+    runs = {json.dumps(row["run"], sort_keys=True) for row in tree["rows"] if "run" in row}
+    for run in sorted((json.loads(text) for text in runs), key=lambda run: run["started"]):
         names = ", ".join(row["optimizer"] for row in tree["rows"] if row.get("run") == run)
         lines += [
             f"† re-run {run['started']} (load average {run['load_average_start']} at start, "
