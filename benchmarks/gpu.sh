@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# One GPU session, in the order of what it is worth: the kernel census and per-call timing of a few
-# optimizers (what a step launches, and what one call costs the host), then the device-loop table
-# on GPT-2 small and ResNet-18. Each part has its own time limit; the table's rows are written as
-# they are measured, so a part cut short keeps what it finished.
+# One GPU session (a 15-minute lease), in the order of what it is worth now:
+#   1. the kernel census and per-call timing of a few optimizers against optax (kernels.py);
+#   2. the per-call table (--loop 1) on GPT-2 small and ResNet-18, into results_gpu.json;
+#   3. the device-loop table (--loop 10) on the same trees, into results_gpu_loop.json.
+# Each part has its own time limit; table rows are written as they are measured, so a part cut
+# short keeps what it finished. Everything lands in $OUT (HLO dumps as one archive).
 # Usage (repository root, jax with CUDA installed):  OUT=/some/dir bash benchmarks/gpu.sh
 set -u
 OUT=${OUT:-benchmarks/gpu_logs/latest}
@@ -10,9 +12,11 @@ mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
 python -c "import jax, optax; print(jax.__version__, optax.__version__, jax.devices())" >> "$OUT/gpu.txt" 2>&1
-timeout "${CENSUS_S:-150}" python benchmarks/kernels.py --tree gpt2_124m --calls 200 \
+timeout "${CALLS_S:-150}" python benchmarks/kernels.py --tree gpt2_124m --calls 200 \
   --optimizers adam,radam,lamb,lars,sgd_momentum --dump "$OUT/hlo" > "$OUT/calls.txt" 2>&1
 tar czf "$OUT/hlo.tgz" -C "$OUT" hlo && rm -rf "$OUT/hlo"  # one file: a lease returns only a few
-timeout "${LOOP_S:-450}" python benchmarks/bench.py --trees gpt2_124m,resnet18 --loop 10 --steps 10 \
+timeout "${PER_CALL_S:-240}" python benchmarks/bench.py --trees gpt2_124m,resnet18 --loop 1 \
+  > "$OUT/per_call.txt" 2>&1
+timeout "${LOOP_S:-300}" python benchmarks/bench.py --trees gpt2_124m,resnet18 --loop 10 --steps 10 \
   > "$OUT/loop.txt" 2>&1
-cp benchmarks/results_gpu_loop.json benchmarks/README.md "$OUT/" 2>/dev/null
+cp benchmarks/results_gpu.json benchmarks/results_gpu_loop.json benchmarks/README.md "$OUT/" 2>/dev/null
