@@ -15,7 +15,7 @@ python -c "import jax, optax; print(jax.__version__, optax.__version__, jax.devi
 timeout "${CALLS_S:-150}" python benchmarks/kernels.py --tree gpt2_124m --calls 200 \
   --optimizers adam,radam,lamb,lars,sgd_momentum --dump "$OUT/hlo" > "$OUT/calls.txt" 2>&1
 tar czf "$OUT/hlo.tgz" -C "$OUT" hlo && rm -rf "$OUT/hlo"  # one file: a lease returns only a few
-timeout "${PER_CALL_S:-240}" python benchmarks/bench.py --trees gpt2_124m,resnet18 --loop 1 \
+timeout "${PER_CALL_S:-240}" python benchmarks/bench.py --trees gpt2_124m,resnet18 --loop 1 --steps 20 \
   > "$OUT/per_call.txt" 2>&1
 timeout "${LOOP_S:-300}" python benchmarks/bench.py --trees gpt2_124m,resnet18 --loop 10 --steps 10 \
   > "$OUT/loop.txt" 2>&1
