@@ -11,7 +11,7 @@ import optax
 from .._fast_paths import fast_paths_enabled
 from .._hyperparams import compute_dtype
 from .._in_place import overwrite
-from .._leaves import frozen_update, is_trainable
+from .._leaves import frozen_update, is_trainable, leaf_dtype
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_real
 from ._masking import Mask, resolve_mask
@@ -148,7 +148,7 @@ def trust_ratio(
             if not (adapt and is_trainable(p)):
                 return None
             # The real dtype the ratio is computed in: float32 for float32 and half-precision leaves.
-            return jnp.ones([], jnp.finfo(compute_dtype(p.dtype)).dtype)
+            return jnp.ones([], jnp.finfo(compute_dtype(leaf_dtype(p))).dtype)
 
         return TrustRatioState(jax.tree.map(ones, params, adapted))
 
