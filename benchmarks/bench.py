@@ -213,10 +213,8 @@ def _section(backend: str, loop: int = 1) -> str:
 
 
 def _suffix(backend: str, loop: int) -> str:
-    """``""`` on the CPU; ``"_gpu"`` for a GPU's per-call run, ``"_gpu_loop"`` for its device loop."""
-    if backend == "cpu":
-        return ""
-    return f"_{backend}" + ("_loop" if loop > 1 else "")
+    """``""`` for per-call runs on the CPU, ``"_gpu"`` on a GPU; ``"_loop"`` added for device loops."""
+    return ("" if backend == "cpu" else f"_{backend}") + ("_loop" if loop > 1 else "")
 
 
 def _parser() -> argparse.ArgumentParser:

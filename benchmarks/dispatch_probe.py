@@ -39,6 +39,8 @@ LEARNING_RATE = 1e-3
 
 
 class Recorded(NamedTuple):
+    """State of ``recorder``: a step count and the recorded scalar."""
+
     count: jax.Array
     value: jax.Array
 
@@ -62,6 +64,8 @@ def recorder(how: str) -> optax.GradientTransformation:
 
 
 class PerLeaf(NamedTuple):
+    """State of ``per_leaf_recorder``: one recorded scalar per leaf."""
+
     values: Any
 
 

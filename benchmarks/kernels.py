@@ -29,6 +29,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -71,7 +72,9 @@ def census(hlo_text: str) -> dict[str, int]:
     return out
 
 
-def _time_calls(compiled, params, state, grads, calls: int) -> tuple[float, float, tuple]:
+def _time_calls(
+    compiled: Any, params: Any, state: Any, grads: Any, calls: int
+) -> tuple[float, float, tuple[Any, Any]]:
     """(median µs of a call waited on alone, mean µs to dispatch one of ``calls``, new buffers)."""
     walls = []
     for _ in range(calls):
@@ -123,7 +126,10 @@ def main(argv: list[str] | None = None) -> None:
             _report_calls(name, entries, compiled, grads, args.calls, args.rounds)
 
 
-def _report_calls(name, entries, compiled, grads, calls: int, rounds: int) -> None:
+def _report_calls(
+    name: str, entries: dict[str, Any], compiled: dict[str, Any], grads: Any, calls: int, rounds: int
+) -> None:
+    """Times optaxtra's and optax's calls in alternating rounds and prints medians and ratios."""
     buffers = {who: (entry.params, entry.state) for who, entry in entries.items()}
     walls: dict = collections.defaultdict(list)
     dispatches: dict = collections.defaultdict(list)

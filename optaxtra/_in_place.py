@@ -29,7 +29,10 @@ def _lowest(dtype: np.dtype) -> jax.Array:
         return jnp.asarray(-jnp.inf, dtype)
     if jnp.issubdtype(dtype, jnp.integer):
         return jnp.asarray(jnp.iinfo(dtype).min, dtype)
-    return jnp.asarray(False, dtype)
+    if dtype == jnp.bool_:
+        return jnp.asarray(False, dtype)
+    # Complex numbers have no such value (JAX orders them lexicographically), nor has float0.
+    raise TypeError(f"overwrite takes a real, integer or boolean field, got dtype {dtype}.")
 
 
 def overwrite(previous: jax.Array, value: jax.Array) -> jax.Array:
@@ -48,7 +51,26 @@ def overwrite(previous: jax.Array, value: jax.Array) -> jax.Array:
 
     Returns:
       ``value`` as an array of ``previous``'s shape and dtype.
+
+    Raises:
+      TypeError: ``previous`` is complex or float0, or ``value`` is a float
+        written into an integer or boolean field (it would be truncated).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from optaxtra._in_place import overwrite
+      >>> step = jax.jit(lambda rate: overwrite(rate, 0.5), donate_argnums=0)
+      >>> step(jnp.float32(0.1))
+      Array(0.5, dtype=float32)
     """
     previous = jnp.asarray(previous)
+    lowest = _lowest(previous.dtype)
+    if jnp.issubdtype(jnp.result_type(value), jnp.inexact) and not jnp.issubdtype(
+        previous.dtype, jnp.inexact
+    ):
+        raise TypeError(
+            f"overwrite would truncate a {jnp.result_type(value)} value into a "
+            f"{previous.dtype} field."
+        )
     value = jnp.broadcast_to(jnp.asarray(value, previous.dtype), previous.shape)
-    return jnp.where(previous < _lowest(previous.dtype), previous, value)
+    return jnp.where(previous < lowest, previous, value)

@@ -100,6 +100,7 @@ def test_trees_have_the_documented_sizes():
 
 def test_cpu_gpu_and_device_loop_results_go_to_separate_sections_and_files():
     assert (bench._section("cpu"), bench._suffix("cpu", 1)) == ("results", "")
+    assert (bench._section("cpu", 3), bench._suffix("cpu", 3)) == ("results-loop", "_loop")
     assert (bench._section("gpu", 1), bench._suffix("gpu", 1)) == ("results-gpu", "_gpu")
     assert (bench._section("gpu", 10), bench._suffix("gpu", 10)) == ("results-gpu-loop", "_gpu_loop")
 

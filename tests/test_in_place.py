@@ -44,3 +44,26 @@ def test_a_constant_written_with_it_reuses_the_donated_buffer():
     # The module header lists the outputs aliased to donated inputs.
     assert "alias" not in plain.splitlines()[0]
     assert "may-alias" in kept.splitlines()[0] or "must-alias" in kept.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "previous, value",
+    [(jnp.complex64(1.0), jnp.complex64(2.0)), (jnp.int32(0), 2.5), (jnp.bool_(False), 0.5)],
+)
+def test_fields_without_a_lowest_value_or_that_would_truncate_are_refused(previous, value):
+    with pytest.raises(TypeError, match="overwrite"):
+        overwrite(previous, value)
+
+
+def test_works_under_vmap_and_scan():
+    previous, values = jnp.zeros(4, jnp.float32), jnp.array([1.0, -2.0, np.nan, 4.0], jnp.float32)
+    batched = jax.vmap(overwrite)(previous, values)
+    np.testing.assert_array_equal(batched, values)
+
+    def body(carry, value):
+        new = overwrite(carry, value)
+        return new, new
+
+    last, seen = jax.lax.scan(body, jnp.float32(0), values)
+    np.testing.assert_array_equal(seen, values)
+    assert np.isclose(float(last), 4.0)

@@ -11,7 +11,7 @@ import optax
 from .._fast_paths import fast_paths_enabled
 from .._hyperparams import compute_dtype
 from .._in_place import overwrite
-from .._leaves import frozen_update, is_trainable, leaf_dtype
+from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_real
 from ._masking import Mask, resolve_mask
@@ -25,10 +25,9 @@ class TrustRatioState(NamedTuple):
 
     Attributes:
       ratios: the trust ratio each adapted layer (leaf) got on the last
-        update, a pytree like the params of scalars (1 before the first
-        update) with None for layers the mask excludes. Each is float32, or
-        float64 for float64 leaves (the real dtype the ratio is computed in).
-        Read by ``optaxtra.diagnostics``.
+        update, a pytree like the params of float32 scalars (1 before the
+        first update; the norms are summed in float32 for every dtype) with
+        None for layers the mask excludes. Read by ``optaxtra.diagnostics``.
     """
 
     ratios: Any
@@ -144,12 +143,7 @@ def trust_ratio(
     def init_fn(params):
         adapted = resolve_mask(mask, params)
         resolve_mask(weight_decay_mask, params, "weight_decay_mask")
-        def ones(p, adapt):
-            if not (adapt and is_trainable(p)):
-                return None
-            # The real dtype the ratio is computed in: float32 for float32 and half-precision leaves.
-            return jnp.ones([], jnp.finfo(compute_dtype(leaf_dtype(p))).dtype)
-
+        ones = lambda p, adapt: jnp.ones([], jnp.float32) if adapt and is_trainable(p) else None
         return TrustRatioState(jax.tree.map(ones, params, adapted))
 
     def update_fn(updates, state, params=None):
