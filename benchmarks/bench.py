@@ -133,9 +133,7 @@ def bench_optimizer(name, params, grads, floors, settings) -> dict[str, Any]:
 
     entries = [e for e in (base, ours, theirs) if e is not None]
     for index in range(settings["repeats"]):
-        # Each round starts with the next entry, so that no entry always follows the same one.
-        start = index % len(entries)
-        for e in entries[start:] + entries[:start]:
+        for e in measure.rotated(entries, index):
             warmup = settings["warmup"] if index == 0 else 2
             measure.time_round(e, grads, settings["steps"], warmup)
 

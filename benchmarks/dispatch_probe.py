@@ -33,6 +33,7 @@ from optaxtra._in_place import overwrite
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import equivalents  # noqa: E402
 import kernels  # noqa: E402
+import measure  # noqa: E402
 import trees  # noqa: E402
 
 LEARNING_RATE = 1e-3
@@ -112,19 +113,9 @@ def main(width: int = 768, calls: int = 120, rounds: int = 5) -> None:
         counts = kernels.census(compiled[name].as_text())
         print(f"{name:26s} launches {counts['launches']:4d}  outputs "
               f"{len(jax.tree.leaves(buffers[name])):4d} (aliased {counts['aliased']:4d})", flush=True)
-    names = list(VARIANTS)
-    walls: dict = {name: [] for name in names}
-    dispatches: dict = {name: [] for name in names}
-    for round_ in range(rounds + 1):  # the first round warms up and is dropped
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            wall, dispatch, buffers[name] = kernels._time_calls(
-                compiled[name], *buffers[name], grads, calls)
-            if round_:
-                walls[name].append(wall)
-                dispatches[name].append(dispatch)
+    walls, dispatches = measure.time_calls_in_rounds(compiled, buffers, grads, calls, rounds)
     ratio = lambda xs, ys: statistics.median(a / b for a, b in zip(xs, ys))
-    for name in names:
+    for name in VARIANTS:
         print(f"{name:26s} call {statistics.median(walls[name]):8.1f} µs  dispatch "
               f"{statistics.median(dispatches[name]):8.1f} µs  call/optax "
               f"{ratio(walls[name], walls['optax']):.3f}  dispatch/optax "

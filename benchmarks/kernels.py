@@ -15,7 +15,7 @@ kernel launch; on the CPU each is a loop), the outputs and how many of them
 alias a donated input (an output that does not is allocated on every call).
 
 With ``--calls N`` it also times the calls themselves, optaxtra's and optax's
-alternately in rounds of N: the wall time of a call waited on alone, and the
+in rounds of N whose order rotates (``measure.time_calls_in_rounds``): the wall time of a call waited on alone, and the
 host's share, the mean time to dispatch N calls back to back (the device
 catching up is left out, unless the device is what holds the host back).
 """
@@ -27,7 +27,6 @@ import collections
 import re
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ import jax.numpy as jnp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
 import equivalents  # noqa: E402
+import measure  # noqa: E402
 import trees  # noqa: E402
 
 __all__ = ["census"]
@@ -70,24 +70,6 @@ def census(hlo_text: str) -> dict[str, int]:
     header = lines[0] if lines else ""
     out["aliased"] = header.count("may-alias") + header.count("must-alias")
     return out
-
-
-def _time_calls(
-    compiled: Any, params: Any, state: Any, grads: Any, calls: int
-) -> tuple[float, float, tuple[Any, Any]]:
-    """(median µs of a call waited on alone, mean µs to dispatch one of ``calls``, new buffers)."""
-    walls = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        params, state = compiled(params, state, grads)
-        jax.block_until_ready((params, state))
-        walls.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    for _ in range(calls):
-        params, state = compiled(params, state, grads)
-    dispatch = (time.perf_counter() - start) / calls
-    jax.block_until_ready((params, state))
-    return statistics.median(walls) * 1e6, dispatch * 1e6, (params, state)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -129,26 +111,18 @@ def main(argv: list[str] | None = None) -> None:
 def _report_calls(
     name: str, entries: dict[str, Any], compiled: dict[str, Any], grads: Any, calls: int, rounds: int
 ) -> None:
-    """Times optaxtra's and optax's calls in alternating rounds and prints medians and ratios."""
+    """Times optaxtra's and optax's calls in rotated rounds and prints medians and ratios."""
     buffers = {who: (entry.params, entry.state) for who, entry in entries.items()}
-    walls: dict = collections.defaultdict(list)
-    dispatches: dict = collections.defaultdict(list)
-    for _ in range(rounds + 1):  # the first round warms up and is dropped
-        for who in buffers:
-            wall, dispatch, buffers[who] = _time_calls(compiled[who], *buffers[who], grads, calls)
-            walls[who].append(wall)
-            dispatches[who].append(dispatch)
+    walls, dispatches = measure.time_calls_in_rounds(compiled, buffers, grads, calls, rounds)
+    ratio = lambda xs, ys: statistics.median(a / b for a, b in zip(xs, ys))
     for who in buffers:
-        ratio = ""
+        versus = ""
         if who != "optaxtra":
-            wall_ratio = statistics.median(a / b for a, b in zip(walls["optaxtra"][1:], walls[who][1:]))
-            host_ratio = statistics.median(
-                a / b for a, b in zip(dispatches["optaxtra"][1:], dispatches[who][1:]))
-            ratio = f"  optaxtra/{who}: wall {wall_ratio:.3f}, dispatch {host_ratio:.3f}"
-        print(f"  {name:14s} {who:8s} call {statistics.median(walls[who][1:]):8.1f} µs "
-              f"[{min(walls[who][1:]):.1f}–{max(walls[who][1:]):.1f}]  dispatch "
-              f"{statistics.median(dispatches[who][1:]):8.1f} µs{ratio}", flush=True)
-
+            versus = (f"  optaxtra/{who}: wall {ratio(walls['optaxtra'], walls[who]):.3f}, "
+                      f"dispatch {ratio(dispatches['optaxtra'], dispatches[who]):.3f}")
+        print(f"  {name:14s} {who:8s} call {statistics.median(walls[who]):8.1f} µs "
+              f"[{min(walls[who]):.1f}–{max(walls[who]):.1f}]  dispatch "
+              f"{statistics.median(dispatches[who]):8.1f} µs{versus}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,10 @@ from typing import Any, Callable
 
 import jax
 
-__all__ = ["Timed", "compile_entry", "in_device_loop", "time_round"]
+__all__ = [
+    "Timed", "compile_entry", "in_device_loop", "rotated", "time_calls", "time_calls_in_rounds",
+    "time_round",
+]
 
 
 @dataclass
@@ -128,3 +131,64 @@ def time_round(entry: Timed, grads: Any, steps: int, warmup: int) -> None:
     entry.faults.append((_minor_faults() - faults) / (steps * entry.loop))
     entry.params, entry.state = params, state
     entry.rounds.append(times)
+
+
+def rotated(items: list, index: int) -> list:
+    """``items`` in round ``index``'s order: from ``index`` (mod length) on, then the rest.
+
+    Rotating the order between rounds keeps any entry from always running first or
+    always following the same one.
+    """
+    start = index % len(items)
+    return items[start:] + items[:start]
+
+
+def time_calls(
+    compiled: Any, params: Any, state: Any, grads: Any, calls: int
+) -> tuple[float, float, tuple[Any, Any]]:
+    """``calls`` calls waited on one by one, then ``calls`` dispatched back to back.
+
+    Returns:
+      The median µs of a call waited on alone, the mean µs to dispatch one call
+      (the host's share, unless the device holds the host back), and the new
+      ``(params, state)``.
+    """
+    walls = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        params, state = compiled(params, state, grads)
+        jax.block_until_ready((params, state))
+        walls.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    for _ in range(calls):
+        params, state = compiled(params, state, grads)
+    dispatch = (time.perf_counter() - start) / calls
+    jax.block_until_ready((params, state))
+    return statistics.median(walls) * 1e6, dispatch * 1e6, (params, state)
+
+
+def time_calls_in_rounds(
+    compiled: dict[str, Any], buffers: dict[str, tuple[Any, Any]], grads: Any, calls: int,
+    rounds: int,
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """``time_calls`` for each entry, in ``rounds`` rotated rounds after one dropped warm-up round.
+
+    Args:
+      compiled: name -> compiled donated step.
+      buffers: name -> its ``(params, state)``; replaced by the live buffers.
+      grads: the gradients every call takes.
+      calls: calls per entry per round.
+      rounds: timed rounds.
+
+    Returns:
+      ``(walls, dispatches)``: name -> per-round µs, as ``time_calls`` gives them.
+    """
+    walls: dict[str, list[float]] = {name: [] for name in compiled}
+    dispatches: dict[str, list[float]] = {name: [] for name in compiled}
+    for index in range(rounds + 1):
+        for name in rotated(list(compiled), index):
+            wall, dispatch, buffers[name] = time_calls(compiled[name], *buffers[name], grads, calls)
+            if index:
+                walls[name].append(wall)
+                dispatches[name].append(dispatch)
+    return walls, dispatches

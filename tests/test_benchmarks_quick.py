@@ -120,3 +120,15 @@ def test_kernel_census_counts_the_entry_operations_and_aliased_outputs():
     unused = lambda params, state, grads: (params - grads, (jnp.int32(7), state[1] * 2.0))
     pruned = jax.jit(unused, donate_argnums=(0, 1)).lower(*args).compile().as_text()
     assert kernels.census(pruned)["aliased"] < 3
+
+
+def test_rounds_rotate_and_calls_are_timed_for_every_entry():
+    assert [measure.rotated(["a", "b", "c"], i) for i in range(4)] == [
+        ["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
+    step = jax.jit(lambda p, s, g: (p - g, s + 1), donate_argnums=(0, 1))
+    compiled = {"x": step, "y": step}
+    buffers = {name: (jnp.zeros(3), jnp.int32(0)) for name in compiled}
+    walls, dispatches = measure.time_calls_in_rounds(compiled, buffers, jnp.ones(3), calls=2, rounds=3)
+    assert all(len(walls[n]) == len(dispatches[n]) == 3 for n in compiled)
+    # warm-up round + 3 rounds, each 2 waited-on and 2 back-to-back calls
+    assert all(int(buffers[n][1]) == 16 for n in compiled)
