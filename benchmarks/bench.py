@@ -58,6 +58,35 @@ VARIANTS: dict[str, tuple[Callable[[float], optax.GradientTransformation], Any]]
     "ema_adam": (lambda lr: optaxtra.ema_averaging(optaxtra.adam(lr), decay=0.999), None),
 }
 
+
+def _without_recorded_ratios(tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    """``tx`` whose ``TrustRatioState`` fields are passed through, never written.
+
+    An experiment, not an optimizer: the trust ratios are still computed and
+    applied, but no longer outputs of the step, so the compiler may fuse each
+    layer's ratio into that layer's update. Set against ``tx`` (kernels.py),
+    this measures what recording the ratios for ``diagnostics`` costs.
+    """
+    recorded = lambda x: isinstance(x, optaxtra.TrustRatioState)
+
+    def update_fn(updates, state, params=None):
+        updates, new_state = tx.update(updates, state, params)
+        keep = lambda new, old: old if recorded(new) else new
+        return updates, jax.tree.map(keep, new_state, state, is_leaf=recorded)
+
+    return optax.GradientTransformation(tx.init, update_fn)
+
+
+# Benchmark-only forms, run when named (``--optimizers``), never by default: LAMB and LARS
+# without recorded ratios (see ``_without_recorded_ratios``), optax's equivalents beside them.
+EXPERIMENTS = {
+    f"{name}_unrecorded": (
+        lambda lr, name=name: _without_recorded_ratios(optaxtra.OPTIMIZERS[name](lr)),
+        equivalents.OPTAX_EQUIVALENTS[name],
+    )
+    for name in ("lamb", "lars")
+}
+
 FULL_TREES = {
     "gpt2_8m": lambda: trees.gpt2(224),
     "gpt2_31m": lambda: trees.gpt2(448),
@@ -78,8 +107,8 @@ QUICK_OPTIMIZERS_ELSEWHERE = ("adam",)
 
 
 def _factories(name: str):
-    if name in VARIANTS:
-        return VARIANTS[name]
+    if name in VARIANTS or name in EXPERIMENTS:
+        return {**VARIANTS, **EXPERIMENTS}[name]
     return optaxtra.OPTIMIZERS[name], equivalents.OPTAX_EQUIVALENTS.get(name)
 
 

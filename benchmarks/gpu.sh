@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One GPU session (a 15-minute lease), in the order of what it is worth now:
-#   1. the kernel census and per-call timing of a few optimizers against optax (kernels.py);
+#   1. the kernel census and per-call timing of a few optimizers against optax (kernels.py),
+#      with LAMB and LARS also without recorded trust ratios (bench.py EXPERIMENTS);
 #   2. the per-call table (--loop 1) on GPT-2 small and ResNet-18, into results_gpu.json;
 #   3. the device-loop table (--loop 10) on the same trees, into results_gpu_loop.json.
 # Each part has its own time limit; table rows are written as they are measured, so a part cut
@@ -13,7 +14,7 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
 python -c "import jax, optax; print(jax.__version__, optax.__version__, jax.devices())" >> "$OUT/gpu.txt" 2>&1
 timeout "${CALLS_S:-150}" python benchmarks/kernels.py --tree gpt2_124m --calls 200 \
-  --optimizers adam,radam,lamb,lars,sgd_momentum --dump "$OUT/hlo" > "$OUT/calls.txt" 2>&1
+  --optimizers adam,radam,lamb,lamb_unrecorded,lars,lars_unrecorded,sgd_momentum --dump "$OUT/hlo" > "$OUT/calls.txt" 2>&1
 tar czf "$OUT/hlo.tgz" -C "$OUT" hlo && rm -rf "$OUT/hlo"  # one file: a lease returns only a few
 timeout "${PER_CALL_S:-240}" python benchmarks/bench.py --trees gpt2_124m,resnet18 --loop 1 --steps 20 \
   > "$OUT/per_call.txt" 2>&1

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -132,3 +133,24 @@ def test_rounds_rotate_and_calls_are_timed_for_every_entry():
     assert all(len(walls[n]) == len(dispatches[n]) == 3 for n in compiled)
     # warm-up round + 3 rounds, each 2 waited-on and 2 back-to-back calls
     assert all(int(buffers[n][1]) == 16 for n in compiled)
+
+
+def test_unrecorded_ratio_experiments_apply_the_same_updates_and_keep_the_old_ratios():
+    """The experiments measure LAMB and LARS themselves, less only the writing of their ratios."""
+    params = {"w": jnp.arange(1.0, 7.0).reshape(2, 3), "b": jnp.array([0.5, -1.0])}
+    grads = jax.tree.map(lambda p: jnp.cos(p) + 0.1, params)
+    assert not set(bench.EXPERIMENTS) & set(bench.VARIANTS) and "lamb_unrecorded" in bench.EXPERIMENTS
+    for name in ("lamb", "lars"):
+        plain = optaxtra.OPTIMIZERS[name](1e-2)
+        experiment, optax_factory = bench._factories(f"{name}_unrecorded")
+        experiment = experiment(1e-2)
+        assert optax_factory is bench.equivalents.OPTAX_EQUIVALENTS[name]
+        state, old = plain.init(params), experiment.init(params)
+        updates, state = plain.update(grads, state, params)
+        same, old_after = experiment.update(grads, old, params)
+        chex.assert_trees_all_equal(same, updates)
+        ratio_field = lambda s: [x for x in jax.tree.leaves(
+            s, is_leaf=lambda x: isinstance(x, optaxtra.TrustRatioState))
+            if isinstance(x, optaxtra.TrustRatioState)][0]
+        assert ratio_field(old_after) is ratio_field(old)
+        assert not all(float(r) == 1.0 for r in jax.tree.leaves(ratio_field(state)))
