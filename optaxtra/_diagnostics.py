@@ -26,7 +26,14 @@ def register_diagnostics(state_type: type, reader: Callable[[Any], dict[str, jax
     Args:
       state_type: the NamedTuple state class of a transformation.
       reader: ``state -> {name: scalar array}``.
+
+    Raises:
+      TypeError: if ``state_type`` is not a class or ``reader`` not callable.
     """
+    if not isinstance(state_type, type):
+        raise TypeError(f"state_type must be a class (a state NamedTuple), got {state_type!r}.")
+    if not callable(reader):
+        raise TypeError(f"reader must be a callable state -> dict of scalars, got {reader!r}.")
     _REGISTRY[state_type] = reader
 
 

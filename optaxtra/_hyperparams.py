@@ -15,14 +15,31 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable, NamedTuple, Union
+from typing import Any, Callable, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ScalarOrSchedule", "Decay", "resolve", "resolve_decay", "compute_dtype"]
+__all__ = ["ScalarOrSchedule", "Decay", "resolve", "resolve_decay", "compute_dtype", "is_exactly_zero"]
 
+#: A hyperparameter value: a Python number, a JAX array (possibly traced, so a
+#: ``jax.vmap`` over it sweeps values in one compiled program), or a schedule
+#: ``step -> value`` evaluated at the count the transformation keeps in its
+#: state (0 on the first update). ``resolve`` evaluates any of them at a step, as
+#: a float32 array. A type alias, so it has no runtime docstring; see the
+#: module docstring for the details.
 ScalarOrSchedule = Union[float, jax.Array, Callable[[jax.Array], jax.Array]]
+
+
+def is_exactly_zero(value: Any) -> bool:
+    """Whether ``value`` is the Python number 0 (not a bool, an array or a schedule).
+
+    Pieces that a zero hyperparameter switches off (a decay, a momentum) are left
+    out of the program only for this value. An array, traced or concrete, keeps
+    them, so a sweep that includes 0 compiles one program and a traced value
+    never meets a Python ``if``.
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value == 0
 
 
 def resolve(value: ScalarOrSchedule, count: jax.Array) -> jax.Array:

@@ -35,10 +35,13 @@ def _is_traced(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
-def _concrete_values(name: str, value: Any) -> np.ndarray | None:
+def _concrete_values(name: str, value: Any, allow_schedule: bool = True) -> np.ndarray | None:
     """Returns the value as a float64 numpy array, or None if it can't be checked."""
+    accepted = "a real number, an array or a schedule (a callable of the step)"
+    if not allow_schedule:
+        accepted = "a real number or an array (not a schedule)"
     if value is None:
-        raise TypeError(f"{name} must be a real number, an array or a schedule, got None.")
+        raise TypeError(f"{name} must be {accepted}, got None.")
     if callable(value) or _is_traced(value):
         return None
     if isinstance(value, bool) or (
@@ -52,10 +55,7 @@ def _concrete_values(name: str, value: Any) -> np.ndarray | None:
         if not jnp.issubdtype(array.dtype, jnp.number) or jnp.issubdtype(array.dtype, jnp.complexfloating):
             raise TypeError(f"{name} must be real-valued, got an array of dtype {array.dtype}.")
         return array.astype(np.float64)
-    raise TypeError(
-        f"{name} must be a real number, an array or a schedule (a callable of the "
-        f"step), got {type(value).__name__} {value!r}."
-    )
+    raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} {value!r}.")
 
 
 def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
@@ -93,7 +93,7 @@ def check_real(
     """
     if callable(value) and not allow_schedule:
         raise TypeError(f"{name} must be a number, not a schedule; got {value!r}.")
-    values = _concrete_values(name, value)
+    values = _concrete_values(name, value, allow_schedule)
     if values is None:
         return
     valid_range = _interval(low, high, low_open, high_open)

@@ -236,8 +236,9 @@ def assert_trajectories_close(
 ) -> None:
     """Asserts ``|actual - expected| <= atol + rtol * |expected|`` at every step and leaf.
 
-    On failure the message names the first step and leaf that fails and the
-    largest relative error.
+    A NaN or infinity in either trajectory fails unless both hold the same
+    value there. On failure the message names the first step and leaf that
+    fails and the largest relative error.
 
     Args:
       actual: a trajectory (e.g. optaxtra's).
@@ -250,7 +251,8 @@ def assert_trajectories_close(
         e = np.asarray(expected[name], np.float64)
         assert a.shape == e.shape, (name, a.shape, e.shape)
         error = np.abs(a - e)
-        bad = error > atol + rtol * np.abs(e)
+        same_nonfinite = (a == e) | (np.isnan(a) & np.isnan(e))
+        bad = ~(error <= atol + rtol * np.abs(e)) & ~same_nonfinite
         if bad.any():
             first = int(np.argmax(bad.reshape(len(bad), -1).any(axis=1)))
             worst = float(np.max(error / np.maximum(np.abs(e), 1e-30)))

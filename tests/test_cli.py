@@ -20,6 +20,7 @@ from optaxtra.cli import _runner
 from optaxtra.cli._engine import SweepResult, _grid
 from optaxtra.cli._experiments import EXPERIMENTS
 from optaxtra.cli._stats import compare
+from optaxtra.cli.experiments._common import combine
 from optaxtra.cli.main import main
 
 USER_MODULE = textwrap.dedent("""
@@ -222,6 +223,37 @@ def fake_sweep(
     )
 
 
+# What each experiment concludes from ``fake_sweep`` (3 seeds, 10 steps). Its final loss is
+# 0.2 + |log10(lr) + 2| + 0.011 per seed + 0.003 per learning-rate index + 0.1 * (sum of the
+# label's characters mod 7), so at the same learning rate two optimizers differ by a constant
+# offset, far outside the seed spread (0.022) unless their offsets are equal: adam, adamw,
+# adam_2k 0.4; radam, lookahead_adam, lamb, "radam (b1=.95, eps=1e-5)" 0.6; adam+warmup 0.1;
+# adam+l2, ranger 0.2; amsgrad, sgd_momentum, adam_eps 0. The largest learning rate of every
+# sweep diverges, and a loss above 2.6 (the starting validation loss) counts as diverged too.
+EXPECTED_VERDICTS = {
+    # Usable = within 2 accuracy points of the best cell (sgd_momentum at 1e-2, loss ~0.22): adam
+    # and radam are 0.4 and 0.6 worse everywhere, so both windows are empty and nothing is compared.
+    "lr-robustness": "not distinguishable",
+    # adam+warmup beats adam (0.3 lower) at every lr that did not diverge: warm-up helps, "held";
+    # but radam is 0.5 worse than adam+warmup at the best lr of each: "mixed".
+    "warmup": "mixed",
+    # Each best at lr 1e-3 and decay 0 (same seeds, same index): adam+l2 is 0.2 lower than adamw.
+    "adamw-vs-l2": "did not hold",
+    # amsgrad is 0.4 lower than adam at 1e-3, 3e-3 and 1e-2 and at the best of each; 3e-2 diverges
+    # for both (a tie).
+    "amsgrad": "held",
+    # Every cell has the same seed pattern, so no F-test finds a variance lower or higher; but
+    # lookahead_adam's mean is 0.2 worse than adam's at 1e-3 and 3e-3.
+    "lookahead": "did not hold",
+    # lamb is 0.2 worse than adamw at its best base lr at every batch size.
+    "large-batch": "did not hold",
+}
+
+
+def test_every_experiment_has_an_expected_verdict():
+    assert set(EXPECTED_VERDICTS) == set(EXPERIMENTS)
+
+
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_experiment_reports_a_verdict(name, tmp_path, capsys, monkeypatch):
     """Every experiment's tables, findings, plots and files, on made-up sweeps (no compilation)."""
@@ -230,11 +262,28 @@ def test_experiment_reports_a_verdict(name, tmp_path, capsys, monkeypatch):
     out = tmp_path / name
     assert run_cli("compare", "--experiment", name, "--seeds", "3", "--steps", "10", "--out", str(out)) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["verdict"] in ("held", "did not hold", "mixed", "not distinguishable")
+    assert results["verdict"] == EXPECTED_VERDICTS[name]
     assert results["findings"][0].startswith("Claim:") and results["findings"][-1].startswith("Verdict:")
     assert any(run["diverged"] for run in results["runs"])
     assert results["plots"] and all((out / plot).read_bytes()[:4] == b"\x89PNG" for plot in results["plots"])
     assert "Verdict:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "supports, contradicts, verdict",
+    [
+        ([True], [False], "held"),
+        ([False, True], [False, False], "held"),
+        ([False], [True], "did not hold"),
+        ([False, False], [False, True], "did not hold"),
+        ([True], [True], "mixed"),
+        ([True, False], [False, True], "mixed"),
+        ([False], [False], "not distinguishable"),
+        ([], [], "not distinguishable"),
+    ],
+)
+def test_combine_verdicts(supports, contradicts, verdict):
+    assert combine(supports, contradicts) == verdict
 
 
 def test_experiment_end_to_end_on_a_user_task(user_module, tmp_path, capsys):

@@ -80,6 +80,28 @@ def test_b1_b2_and_weight_decay_sweep_together():
     assert len(traces) == 1
 
 
+@pytest.mark.parametrize("name, make", [
+    # At lr 0.05 momentum SGD sits at the edge of stability on the stiffest coordinate
+    # (2 * 0.05 * 10 = 1), where the two programs' roundings (a constant against an input)
+    # grow to 3e-6 in 25 steps; at 0.02 it converges and they agree to float32 rounding.
+    ("sgd momentum", lambda mu, wd: optaxtra.sgd(0.02, momentum=mu, weight_decay=wd)),
+    ("lars momentum and decay", lambda mu, wd: optaxtra.lars(0.5, weight_decay=wd, momentum=mu)),
+    ("lars, the paper's norms", lambda mu, wd: optaxtra.lars(
+        0.5, weight_decay=wd, momentum=mu, separate_norms=True)),
+])
+def test_momentum_and_trust_ratio_decay_sweep_as_arrays(name, make):
+    """A traced momentum or trust-ratio decay keeps its piece; each run equals one with Python numbers.
+
+    0 is in the grid: as an array it keeps the momentum buffer and the decay in the program,
+    which must then give what leaving them out gives.
+    """
+    momenta, decays = jnp.array([0.0, 0.5, 0.9], jnp.float32), jnp.array([0.0, 1e-3, 0.1], jnp.float32)
+    _, losses = jax.jit(jax.vmap(lambda mu, wd: _train(make, mu, wd)))(momenta, decays)
+    for i, (mu, wd) in enumerate(zip(momenta.tolist(), decays.tolist())):
+        _, one = jax.jit(lambda: _train(make, mu, wd))()
+        np.testing.assert_allclose(losses[i], one, rtol=1e-6, atol=1e-6, err_msg=f"{name}, run {i}")
+
+
 def test_every_optimizer_takes_a_batched_learning_rate():
     # Tracing (no compilation) is what fails if an optimizer branches in Python
     # on a hyperparameter's value; the runs above check the numbers.

@@ -192,6 +192,15 @@ TORCH_CASES = [
         lambda p: torch.optim.RAdam(p, lr=1e-3, eps=1e-3, foreach=False),
         500,
     ),
+    # The piece's own default placement (radam passes its own explicitly).
+    _case(
+        "radam_piece_large_eps_default_placement",
+        lambda: optax.chain(
+            optaxtra.scale_by_radam_rectifier(eps=1e-3), optaxtra.scale_by_learning_rate(1e-3)
+        ),
+        lambda p: torch.optim.RAdam(p, lr=1e-3, eps=1e-3, foreach=False),
+        500,
+    ),
     _case(
         "radam_large_eps_as_corrected_schedule",
         lambda: optaxtra.radam(
@@ -246,6 +255,16 @@ TORCH_CASES = [
             bias_correction=False, eps_placement="uncorrected",
         ),
         lambda p: torch_optimizer.Lamb(p, lr=1e-3, weight_decay=1e-2, debias=True),
+        500,
+    ),
+    # torch-optimizer's LARS is the paper's: the norms apart, eps 1e-8, tc 0.01, and a momentum
+    # buffer of unscaled steps, multiplied by the (constant) LR afterwards.
+    _case(
+        "lars_paper_form_torch_optimizer",
+        lambda: optaxtra.lars(
+            0.1, weight_decay=1e-2, trust_coefficient=0.01, eps=1e-8, momentum=0.9, separate_norms=True
+        ),
+        lambda p: torch_optimizer.LARS(p, lr=0.1, momentum=0.9, weight_decay=1e-2),
         500,
     ),
     _case(
@@ -361,6 +380,24 @@ def _torch_lookahead(sync_period, slow_step_size):
     return lambda p: torch_optimizer.Lookahead(
         torch.optim.Adam(p, lr=3e-3, foreach=False), k=sync_period, alpha=slow_step_size
     )
+
+
+def test_torch_optimizer_lars_without_decay_is_momentum_sgd():
+    """torch-optimizer's LARS skips the trust ratio when ``weight_decay == 0``; optaxtra's does not.
+
+    Its ratio is applied only under ``if weight_decay != 0`` (and only where
+    both norms are nonzero), so at 0 it is SGD with momentum, which is what
+    ``optaxtra.sgd`` gives; ``lars`` keeps the ratio at every decay, as the
+    LARS paper and optax do.
+    """
+    reference = run_torch(lambda p: torch_optimizer.LARS(p, lr=0.1, momentum=0.9), 300)
+    as_sgd, _ = run_optax(optaxtra.sgd(0.1, momentum=0.9), 300)
+    assert_trajectories_close(as_sgd, reference, rtol=RTOL, atol=ATOL)
+    lars, _ = run_optax(
+        optaxtra.lars(0.1, trust_coefficient=0.01, eps=1e-8, momentum=0.9, separate_norms=True), 300
+    )
+    with pytest.raises(AssertionError):
+        assert_trajectories_close(lars, reference, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize(("sync_period", "slow_step_size"), [(5, 0.5), (3, 0.8)])

@@ -107,18 +107,25 @@ def test_trust_ratio_lamb_form_by_hand():
     np.testing.assert_allclose(state.ratios, ratio, rtol=1e-6)
 
 
+# G is parallel to P, where ||g + wd p|| = ||g|| + wd ||p||: the two LARS denominators need a
+# gradient that is not.
+G_ACROSS = jnp.array([0.5, 1.0, -2.0])
+
+
 def test_trust_ratio_lars_paper_form_by_hand():
     tc, wd, eps = 0.01, 0.1, 1e-3
-    (u,), _ = apply(optaxtra.trust_ratio(tc, eps, weight_decay=wd, separate_norms=True), [G], P)
-    ratio = tc * jnp.linalg.norm(P) / (jnp.linalg.norm(G) + wd * jnp.linalg.norm(P) + eps)
-    np.testing.assert_allclose(u, ratio * (G + wd * P), rtol=1e-6)
+    (u,), _ = apply(optaxtra.trust_ratio(tc, eps, weight_decay=wd, separate_norms=True), [G_ACROSS], P)
+    ratio = tc * jnp.linalg.norm(P) / (jnp.linalg.norm(G_ACROSS) + wd * jnp.linalg.norm(P) + eps)
+    np.testing.assert_allclose(u, ratio * (G_ACROSS + wd * P), rtol=1e-6)
+    (other,), _ = apply(optaxtra.trust_ratio(tc, eps, weight_decay=wd), [G_ACROSS], P)
+    assert not np.allclose(u, other, rtol=1e-3)
 
 
 def test_trust_ratio_weight_decay_by_hand():
     tc, wd, eps = 0.01, 0.1, 1e-3
-    (u,), _ = apply(optaxtra.trust_ratio(tc, eps, weight_decay=wd), [G], P)
-    ratio = tc * jnp.linalg.norm(P) / (jnp.linalg.norm(G + wd * P) + eps)
-    np.testing.assert_allclose(u, ratio * (G + wd * P), rtol=1e-6)
+    (u,), _ = apply(optaxtra.trust_ratio(tc, eps, weight_decay=wd), [G_ACROSS], P)
+    ratio = tc * jnp.linalg.norm(P) / (jnp.linalg.norm(G_ACROSS + wd * P) + eps)
+    np.testing.assert_allclose(u, ratio * (G_ACROSS + wd * P), rtol=1e-6)
 
 
 def test_trust_ratio_weight_decay_is_add_decayed_weights_before_it():

@@ -26,6 +26,21 @@ _rng = np.random.default_rng(7)
 P0 = _rng.uniform(-1.0, 1.0, size=(4, 8)).astype(np.float32)
 GRADS = _rng.normal(size=(STEPS, 4, 8)).astype(np.float32)
 
+# adam_2k's default freeze (2,000 steps) outlasts STEPS: with it the params never move and its
+# rows compare P0 with P0. freeze_steps=2 runs both phases.
+OVERRIDES = {"adam_2k": lambda lr: optaxtra.adam_2k(lr, freeze_steps=2)}
+
+# How far the half-precision params end from the float32 run's, in ulps of the largest param,
+# measured 2026-11-26 (x86-64) for every row and both dtypes: at most 1.42 (radam and
+# lookahead_adam, float16) in the tracking test and 1.32 (radam) in the float16-range test, but
+# for lars (2.56 and 2.57, float16: it moves its params by less than an ulp a step here, so every
+# step's rounding of the param is an error of up to half an ulp that nothing averages out) and
+# sgd in the float16-range test (2.23). 6 ulps is 4.2x the first two; the exceptions keep the
+# rounding bound of one ulp per step (STEPS = 10 ulps; 3.9x and 4.5x what was measured).
+HALF_ULPS = 6
+TRACKING_ULPS = {"lars": STEPS}
+FLOAT16_RANGE_ULPS = {"lars": STEPS, "sgd": STEPS}
+
 
 def representable(x: np.ndarray, dtype) -> np.ndarray:
     """``x`` rounded to ``dtype`` and back: the same numbers in both runs."""
@@ -35,7 +50,7 @@ def representable(x: np.ndarray, dtype) -> np.ndarray:
 @functools.cache
 def _compiled(name: str):
     """The table's optimizer and its jitted update, built once (compiled once per dtype)."""
-    tx = optaxtra.OPTIMIZERS[name](LEARNING_RATE)
+    tx = OVERRIDES.get(name, optaxtra.OPTIMIZERS[name])(LEARNING_RATE)
     return tx, jax.jit(tx.update)
 
 
@@ -67,17 +82,17 @@ def ulp(value: float, dtype) -> float:
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", HALF, ids=["bfloat16", "float16"])
 def test_half_precision_params_track_the_float32_run(name, dtype):
-    """Within one ulp of the largest param per step: the rounding of the update and of the param.
+    """Within ``HALF_ULPS`` ulps of the largest param (lars: one per step): see ``TRACKING_ULPS``.
 
     The learning rate moves params by many ulps per step (0.2 against
-    bfloat16's 0.0078 at 1), so the bound is several times tighter than the
+    bfloat16's 0.0078 at 1), so the bound is many times tighter than the
     distance travelled (for the optimizers that move at all in 10 steps).
     """
     grads = np.stack([representable(g, dtype) for g in GRADS])
     half, half_state, largest = run(name, dtype, grads)
     single, single_state, _ = run(name, jnp.float32, grads)
     assert half["w"].dtype == dtype
-    tolerance = STEPS * ulp(largest, dtype)
+    tolerance = TRACKING_ULPS.get(name, HALF_ULPS) * ulp(largest, dtype)
     np.testing.assert_allclose(half["w"].astype(jnp.float32), single["w"], rtol=0, atol=tolerance)
     for nu_half, nu_single in zip(second_moments(half_state), second_moments(single_state)):
         for leaf_half, leaf_single in zip(jax.tree.leaves(nu_half), jax.tree.leaves(nu_single)):
@@ -103,9 +118,8 @@ def test_float16_gradients_near_the_float16_range(name):
     for leaf in jax.tree.leaves(half_state):
         if jnp.issubdtype(leaf.dtype, jnp.inexact):
             assert bool(jnp.all(jnp.isfinite(leaf)))
-    np.testing.assert_allclose(
-        half["w"].astype(jnp.float32), single["w"], rtol=0, atol=STEPS * ulp(largest, jnp.float16)
-    )
+    tolerance = FLOAT16_RANGE_ULPS.get(name, HALF_ULPS) * ulp(largest, jnp.float16)
+    np.testing.assert_allclose(half["w"].astype(jnp.float32), single["w"], rtol=0, atol=tolerance)
 
 
 def test_optax_trace_overflows_in_float16_and_optaxtra_trace_does_not():
@@ -204,8 +218,13 @@ def test_bfloat16_second_moment_decays_with_stochastic_rounding():
 
     The plain-rounding control stores ``0.999 * v`` with ``astype``: it stays
     at 1 forever. Stochastic rounding follows the float32 decay in the mean
-    over 4,096 entries (to 1%: each stored value is off by at most one
-    bfloat16 step, 2**-8 relative, in either direction, with mean zero).
+    over 4,096 entries, to 5 standard deviations of that mean: each step
+    rounds ``0.999 * v`` down one bfloat16 step (2**-8 or 2**-9 here) with
+    probability ``0.001 v / step`` and otherwise leaves it, unbiased; after
+    1,000 steps an entry's sd is 0.024 at 0.368, so the mean's is 1.0e-3
+    relative (0.024 / 64 / 0.368; a numpy simulation of the rounding over
+    262,144 entries gives 1.03e-3, the entries of this run 1.01e-3, measured
+    2026-11-26). This run's mean is 0.6 sd off.
     """
     params = jnp.zeros(4096)
     tx = optaxtra.scale_by_adam(nu_dtype=jnp.bfloat16)
@@ -219,7 +238,7 @@ def test_bfloat16_second_moment_decays_with_stochastic_rounding():
         plain = (0.999 * plain.astype(jnp.float32)).astype(jnp.bfloat16)
     assert float(plain[0]) == 1.0
     mean = float(jnp.mean(state.nu.astype(jnp.float32)))
-    assert mean == pytest.approx(0.999**1000, rel=0.01)
+    assert mean == pytest.approx(0.999**1000, rel=5 * 1.03e-3)  # 5 sd of the mean, see above
 
 
 def test_bfloat16_second_moment_tracks_float32_adam():

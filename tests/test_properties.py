@@ -40,6 +40,11 @@ WITHOUT_DECAY = {
 }
 
 
+# adam_2k's default freeze (2,000 steps) outlasts STEPS: with it every update here would be zero,
+# and the properties would hold of a frozen optimizer. freeze_steps=2 runs both phases.
+OVERRIDES = {"adam_2k": lambda lr: optaxtra.adam_2k(lr, freeze_steps=2)}
+
+
 def trees(elements: st.SearchStrategy, steps: int | None = None) -> st.SearchStrategy:
     """Dicts of float32 arrays with ``SHAPES`` (stacked over ``steps`` if given)."""
     lead = () if steps is None else (steps,)
@@ -58,9 +63,10 @@ AWAY_FROM_ZERO = st.floats(1.0, 10.0, width=32).flatmap(lambda x: st.sampled_fro
 
 
 def build(name: str, wrapper: str | None = None) -> optax.GradientTransformation:
-    tx = optaxtra.OPTIMIZERS[name](LEARNING_RATE)
+    table = OVERRIDES.get(name, optaxtra.OPTIMIZERS[name])
+    tx = table(LEARNING_RATE)
     if wrapper == "no_decay":
-        tx = WITHOUT_DECAY.get(name, optaxtra.OPTIMIZERS[name])(LEARNING_RATE)
+        tx = WITHOUT_DECAY.get(name, table)(LEARNING_RATE)
     if wrapper == "lookahead_one":
         tx = optaxtra.lookahead(tx, sync_period=2, slow_step_size=1.0)
     return tx
@@ -202,9 +208,11 @@ def test_adam_family_updates_ignore_the_gradient_scale(name, params, grads, expo
     # Lookahead's sync step adds (1 - alpha)(slow - fast), where fast = params + update
     # is rounded to the params' precision: up to one ulp of the largest param.
     rounding = float(np.spacing(max(np.abs(x).max() for x in jax.tree.leaves(params))))
+    # rtol: the bound 5.2e-4 derived above, plus room for float32 rounding. Measured 2026-11-26 at
+    # most 9.7e-5 (adam_eps; ranger 6.5e-5, every other row below 1e-5), 6x below it.
     for t in np.flatnonzero(np.asarray(adaptive) > 0):
         jax.tree.map(
-            lambda a, b: np.testing.assert_allclose(a[t], b[t], rtol=1e-3, atol=rounding),
+            lambda a, b: np.testing.assert_allclose(a[t], b[t], rtol=6e-4, atol=rounding),
             scaled_updates, updates,
         )
 

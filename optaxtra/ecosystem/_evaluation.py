@@ -33,7 +33,17 @@ def register_evaluation_params(state_type: type, reader: Callable[[Any], Any], *
         Lookahead's slow weights have 0; parameter averages have 1, so that
         an averaging optimizer is evaluated with its average, also around
         Lookahead.
+
+    Raises:
+      TypeError: if ``state_type`` is not a class, ``reader`` not callable or
+        ``priority`` not an integer.
     """
+    if not isinstance(state_type, type):
+        raise TypeError(f"state_type must be a class (a state NamedTuple), got {state_type!r}.")
+    if not callable(reader):
+        raise TypeError(f"reader must be a callable state -> params, got {reader!r}.")
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"priority must be an integer, got {type(priority).__name__} {priority!r}.")
     _READERS[state_type] = (priority, reader)
 
 

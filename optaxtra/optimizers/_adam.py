@@ -7,6 +7,7 @@ from typing import Any, Literal
 import optax
 
 from .._hyperparams import ScalarOrSchedule
+from .._validation import check_bool
 from ..transforms._adam import scale_by_adam
 from ..transforms._learning_rate import scale_by_learning_rate
 from ..transforms._masking import Mask
@@ -118,10 +119,22 @@ def adamw(
     Returns:
       An ``optax.GradientTransformation``.
 
+    Example:
+      The first step is ``-lr * sign(g) - lr * weight_decay * p``: Adam's
+      ``m_hat / sqrt(v_hat)`` is ``sign(g)`` at step 1, and the decay skips it.
+
+      >>> import jax.numpy as jnp, optaxtra
+      >>> tx = optaxtra.adamw(0.1, weight_decay=0.5)
+      >>> params = jnp.array([1.0, -2.0])
+      >>> updates, _ = tx.update(jnp.array([3.0, -1.0]), tx.init(params), params)
+      >>> print(jnp.round(updates, 6))  # [-0.1 - 0.05, 0.1 + 0.1]
+      [-0.15  0.2 ]
+
     References:
       Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
       https://arxiv.org/abs/1711.05101
     """
+    check_bool("scale_decay_by_lr", scale_decay_by_lr)
     return optax.chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
@@ -177,6 +190,20 @@ def amsgrad(
     Returns:
       An ``optax.GradientTransformation``.
 
+    Example:
+      The second-moment state holds ``v`` and the running maximum ``v_max``:
+      after a large and a small gradient, ``v`` has moved down and ``v_max`` has not.
+
+      >>> import jax.numpy as jnp, optaxtra
+      >>> tx = optaxtra.amsgrad(0.1, b2=0.5)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for g in ([2.0, 2.0], [0.0, 2.0]):
+      ...     updates, state = tx.update(jnp.array(g), state, params)
+      >>> v, v_max = state[1].nu  # the chain's scale_by_adam state
+      >>> print(v, v_max)  # v = 0.5 * [2, 2] + 0.5 * g**2
+      [1. 3.] [2. 3.]
+
     References:
       Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018.
       https://openreview.net/forum?id=ryQu7f-RZ
@@ -219,6 +246,24 @@ def adam_2k(
     Returns:
       An ``optax.GradientTransformation``.
 
+    Example:
+      Two frozen steps, then one step. ``m_hat`` restarts after the freeze, so
+      it is the third gradient, 1; ``v_hat`` has seen all three:
+      ``(4**2 / 8 + 2**2 / 4 + 1**2 / 2) / (7 / 8) = 4``. The step is
+      ``-0.1 * 1 / sqrt(4) = -0.05``.
+
+      >>> import jax.numpy as jnp, optax, optaxtra
+      >>> tx = optaxtra.adam_2k(0.1, b2=0.5, freeze_steps=2)
+      >>> params = jnp.array([1.0, 2.0])
+      >>> state = tx.init(params)
+      >>> for g in (4.0, 2.0, 1.0):
+      ...     updates, state = tx.update(jnp.array([g, -g]), state, params)
+      ...     params = optax.apply_updates(params, updates)
+      ...     print(params)
+      [1. 2.]
+      [1. 2.]
+      [0.95 2.05]
+
     References:
       Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond",
       ICLR 2020, section 3.2. https://arxiv.org/abs/1908.03265
@@ -246,6 +291,18 @@ def adam_eps(
 
     Returns:
       An ``optax.GradientTransformation``.
+
+    Example:
+      The first step is ``-lr * g / (|g| + eps)``: Adam (``eps=1e-8``) takes a
+      full step even for a tiny gradient, Adam-eps damps it.
+
+      >>> import jax.numpy as jnp, optaxtra
+      >>> g = jnp.array([1e-4, 1.0])
+      >>> for tx in (optaxtra.adam(0.1), optaxtra.adam_eps(0.1)):
+      ...     updates, _ = tx.update(g, tx.init(g))
+      ...     print(jnp.round(updates, 6))
+      [-0.09999 -0.1    ]
+      [-0.05    -0.09999]
 
     References:
       Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond",

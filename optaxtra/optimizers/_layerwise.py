@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import jax
 import optax
 
-from .._hyperparams import ScalarOrSchedule
+from .._hyperparams import ScalarOrSchedule, is_exactly_zero
 from .._validation import check_bool, check_real
 from ..transforms._adam import scale_by_adam
 from ..transforms._learning_rate import scale_by_learning_rate
@@ -77,6 +78,20 @@ def lamb(
     Returns:
       An ``optax.GradientTransformation``.
 
+    Example:
+      The trust ratio ``||p|| / ||u||`` gives each layer a step of length
+      ``lr * ||p||``, whatever the size of its gradient.
+
+      >>> import jax.numpy as jnp, optaxtra
+      >>> tx = optaxtra.lamb(0.1)
+      >>> params = {"big": jnp.array([3.0, 4.0]), "small": jnp.array([0.3, 0.4])}
+      >>> grads = {"big": jnp.array([1.0, -1.0]), "small": jnp.array([1.0, -1.0])}
+      >>> updates, _ = tx.update(grads, tx.init(params), params)
+      >>> for name, u in updates.items():
+      ...     print(name, jnp.round(u, 6), jnp.round(jnp.linalg.norm(u), 6))
+      big [-0.353553  0.353553] 0.5
+      small [-0.035355  0.035355] 0.05
+
     References:
       You et al., "Large Batch Optimization for Deep Learning: Training BERT in
       76 minutes", ICLR 2020. https://arxiv.org/abs/1904.00962
@@ -97,10 +112,10 @@ def lamb(
 
 def lars(
     learning_rate: ScalarOrSchedule,
-    weight_decay: float = 0.0,
+    weight_decay: float | jax.Array = 0.0,
     trust_coefficient: float = 1e-3,
     eps: float = 0.0,
-    momentum: float = 0.9,
+    momentum: float | jax.Array = 0.9,
     nesterov: bool = False,
     mask: Mask | None = None,
     *,
@@ -119,14 +134,19 @@ def lars(
     added inside ``trust_ratio`` (its ``weight_decay``), which keeps the sum
     ``g + lambda p`` out of memory.
     ``separate_norms=True`` uses the LARS paper's (and torch-optimizer's)
-    denominator ``||g|| + lambda ||p|| + eps``.
+    denominator ``||g|| + lambda ||p|| + eps``. torch-optimizer's ``LARS``
+    skips the ratio, and the decay, where ``lambda == 0`` or a norm is 0: at
+    ``lambda = 0`` it is ``sgd(learning_rate, momentum)``; here the ratio
+    applies at every ``lambda``, as in the paper and optax.
 
     Args:
       learning_rate: a number, array or schedule.
-      weight_decay: ``lambda`` >= 0.
+      weight_decay: ``lambda`` >= 0, a number or an array (not a schedule:
+        the decay sits inside ``trust_ratio``, which keeps no step count).
       trust_coefficient: the LARS ``eta`` > 0.
       eps: added to the denominator.
-      momentum: ``mu`` in [0, 1).
+      momentum: ``mu`` in [0, 1), a number or an array; 0 (the number)
+        leaves the momentum buffer out.
       nesterov: Nesterov momentum.
       mask: which params decay.
       layer_adaptation_mask: which layers get the trust ratio.
@@ -137,17 +157,34 @@ def lars(
     Returns:
       An ``optax.GradientTransformation``.
 
+    Example:
+      With ``||p|| = 5`` and ``||g|| = 10`` the trust ratio is
+      ``1e-3 * 5 / 10``, so ``u = 5e-4 * g``; the momentum then gives
+      ``-lr * u`` and ``-lr * (0.9 u + u)``.
+
+      >>> import jax.numpy as jnp, optaxtra
+      >>> tx = optaxtra.lars(1.0)
+      >>> params = jnp.array([3.0, 4.0])
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(jnp.array([6.0, 8.0]), state, params)
+      ...     print(jnp.round(updates, 6))
+      [-0.003 -0.004]
+      [-0.0057 -0.0076]
+
     References:
       You, Gitman & Ginsburg, "Large Batch Training of Convolutional Networks",
       2017. https://arxiv.org/abs/1708.03888
     """
     check_real("momentum", momentum, 0.0, 1.0, high_open=True, allow_schedule=False)
     check_bool("nesterov", nesterov)
+    if nesterov and is_exactly_zero(momentum):
+        raise ValueError("nesterov=True needs momentum > 0, got momentum=0.")
     return optax.chain(
         trust_ratio(
             trust_coefficient, eps, weight_decay=weight_decay, separate_norms=separate_norms,
             mask=layer_adaptation_mask, weight_decay_mask=mask, axis_name=axis_name,
         ),
         scale_by_learning_rate(learning_rate),
-        trace(momentum, nesterov) if momentum else optax.identity(),
+        unless_zero(momentum, lambda: trace(momentum, nesterov)),
     )

@@ -27,6 +27,24 @@ def lookahead(
     Returns:
       An ``optax.GradientTransformation``.
 
+    Example:
+      SGD with ``lr=1`` moves the fast weights by ``-g`` a step; every second
+      step the slow weights move halfway to them and the params jump onto the
+      slow weights.
+
+      >>> import jax.numpy as jnp, optax, optaxtra
+      >>> tx = optaxtra.lookahead(optaxtra.sgd(1.0), sync_period=2)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for step in range(1, 5):
+      ...     updates, state = tx.update(jnp.array([1.0, 2.0]), state, params)
+      ...     params = optax.apply_updates(params, updates)
+      ...     print(step, params, optaxtra.slow_params(state))
+      1 [-1. -2.] [0. 0.]
+      2 [-1. -2.] [-1. -2.]
+      3 [-2. -4.] [-1. -2.]
+      4 [-2. -4.] [-2. -4.]
+
     References:
       Zhang, Lucas, Hinton & Ba, "Lookahead Optimizer: k steps forward, 1 step
       back", NeurIPS 2019. https://arxiv.org/abs/1907.08610

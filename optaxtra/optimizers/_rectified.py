@@ -67,6 +67,21 @@ def radam(
     Returns:
       An ``optax.GradientTransformation``.
 
+    Example:
+      While ``rho_t <= 5`` (the first five steps with ``b2=0.999``) the step is
+      momentum SGD's ``-lr * m_hat``, not Adam's ``-lr * sign(g)``. With
+      ``b1=0.5``, ``m_hat`` is ``g_1``, then ``(g_1 + 2 g_2) / 3``.
+
+      >>> import jax.numpy as jnp, optaxtra
+      >>> tx = optaxtra.radam(0.1, b1=0.5)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for g in ([3.0, 6.0], [0.0, 3.0]):
+      ...     updates, state = tx.update(jnp.array(g), state, params)
+      ...     print(jnp.round(updates, 6))
+      [-0.3 -0.6]
+      [-0.1 -0.4]
+
     References:
       Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond",
       ICLR 2020. https://arxiv.org/abs/1908.03265
@@ -118,12 +133,32 @@ def ranger(
       An ``optax.GradientTransformation`` whose state holds the slow weights
       (read them with ``optaxtra.slow_params``).
 
-    References:
-      Wright, "Ranger: a synergistic optimizer", 2019.
-      https://github.com/lessw2020/Ranger-Deep-Learning-Optimizer
+    Example:
+      RAdam's first steps with a constant gradient are ``-lr * g``: after two,
+      the fast weights are at ``-0.2 * g``; the sync moves the slow weights
+      halfway there and puts the params on them.
 
-      Liu et al. 2019 (RAdam), https://arxiv.org/abs/1908.03265; Zhang et al.
-      2019 (Lookahead), https://arxiv.org/abs/1907.08610
+      >>> import jax.numpy as jnp, optax, optaxtra
+      >>> tx = optaxtra.ranger(0.1, sync_period=2)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(jnp.array([1.0, 2.0]), state, params)
+      ...     params = optax.apply_updates(params, updates)
+      >>> print(jnp.round(params, 6), jnp.round(optaxtra.slow_params(state), 6))
+      [-0.1 -0.2] [-0.1 -0.2]
+
+    References:
+      Wright, "New Deep Learning Optimizer, Ranger: Synergistic combination of
+      RAdam + LookAhead for the best of both", Medium, 2019.
+      https://medium.com/@lessw/new-deep-learning-optimizer-ranger-synergistic-combination-of-radam-lookahead-for-the-best-of-2dc83f79a48d;
+      code: https://github.com/lessw2020/Ranger-Deep-Learning-Optimizer
+
+      Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond"
+      (RAdam), ICLR 2020. https://arxiv.org/abs/1908.03265
+
+      Zhang, Lucas, Hinton & Ba, "Lookahead Optimizer: k steps forward, 1 step
+      back", NeurIPS 2019. https://arxiv.org/abs/1907.08610
     """
     inner = radam(learning_rate, b1, b2, eps, weight_decay=weight_decay, mask=mask, threshold=threshold)
     return lookahead_state(inner, sync_period, slow_step_size)
@@ -164,9 +199,29 @@ def ralamb(
     Returns:
       An ``optax.GradientTransformation``.
 
+    Example:
+      Each step has length ``lr * ||p||``. While ``rho_t <= 5`` Ralamb points
+      along RAdam's ``m_hat`` (``g`` at step 1), LAMB along Adam's ``sign(g)``.
+
+      >>> import jax.numpy as jnp, optaxtra
+      >>> params, g = jnp.array([3.0, 4.0]), jnp.array([6.0, 8.0])  # ||p|| = 5
+      >>> for tx in (optaxtra.ralamb(0.1), optaxtra.lamb(0.1)):
+      ...     updates, _ = tx.update(g, tx.init(params), params)
+      ...     print(jnp.round(updates, 6))
+      [-0.3 -0.4]
+      [-0.353553 -0.353553]
+
     References:
-      Liu et al. 2019 (RAdam), https://arxiv.org/abs/1908.03265; You et al.
-      2019 (LAMB), https://arxiv.org/abs/1904.00962
+      "Ralamb (RAdam + LARS)", as named and benchmarked in the
+      ``mgrankin/over9000`` repository, whose implementation is adapted from
+      a GitHub gist by redknightlois. https://github.com/mgrankin/over9000;
+      https://gist.github.com/redknightlois/c4023d393eb8f92bb44b2ab582d7ec20
+
+      Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond"
+      (RAdam), ICLR 2020. https://arxiv.org/abs/1908.03265
+
+      You et al., "Large Batch Optimization for Deep Learning: Training BERT in
+      76 minutes" (LAMB), ICLR 2020. https://arxiv.org/abs/1904.00962
     """
     return optax.chain(
         scale_by_radam_rectifier(b1, b2, eps, threshold=threshold),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import jax
 import optax
 
-from .._hyperparams import ScalarOrSchedule
+from .._hyperparams import ScalarOrSchedule, is_exactly_zero
 from .._validation import check_bool, check_real
 from ..transforms._learning_rate import scale_by_learning_rate
 from ..transforms._masking import Mask
@@ -17,7 +18,7 @@ __all__ = ["sgd"]
 
 def sgd(
     learning_rate: ScalarOrSchedule,
-    momentum: float = 0.0,
+    momentum: float | jax.Array = 0.0,
     nesterov: bool = False,
     weight_decay: ScalarOrSchedule = 0.0,
     mask: Mask | None = None,
@@ -30,7 +31,8 @@ def sgd(
 
     Args:
       learning_rate: ``eta``, a number, array or schedule.
-      momentum: ``mu`` in [0, 1); 0 for plain SGD.
+      momentum: ``mu`` in [0, 1), a number or an array; 0 (the number) for
+        plain SGD, without a momentum buffer.
       nesterov: Nesterov momentum (needs ``momentum > 0``).
       weight_decay: L2 coefficient ``lambda`` >= 0.
       mask: which params get the L2 term.
@@ -38,16 +40,30 @@ def sgd(
     Returns:
       An ``optax.GradientTransformation``.
 
+    Example:
+      As PyTorch, the momentum buffer starts at the first gradient (no
+      dampening): the steps are ``-lr * g``, then ``-lr * (0.9 g + g)``.
+
+      >>> import jax.numpy as jnp, optaxtra
+      >>> tx = optaxtra.sgd(0.1, momentum=0.9)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(jnp.array([1.0, 2.0]), state, params)
+      ...     print(jnp.round(updates, 6))
+      [-0.1 -0.2]
+      [-0.19 -0.38]
+
     References:
       Sutskever et al., "On the importance of initialization and momentum in
       deep learning", ICML 2013. http://proceedings.mlr.press/v28/sutskever13.html
     """
     check_real("momentum", momentum, 0.0, 1.0, high_open=True, allow_schedule=False)
     check_bool("nesterov", nesterov)
-    if nesterov and not momentum:
+    if nesterov and is_exactly_zero(momentum):
         raise ValueError("nesterov=True needs momentum > 0, got momentum=0.")
     return optax.chain(
         unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
-        trace(momentum, nesterov) if momentum else optax.identity(),
+        unless_zero(momentum, lambda: trace(momentum, nesterov)),
         scale_by_learning_rate(learning_rate),
     )

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._validation import check_int
 from ._interface import Task
 from ._transformer import CharTransformer
 
@@ -61,12 +62,23 @@ def charlm_task(
     Returns:
       A ``Task``.
 
+    Example:
+      Validation is ``evaluation_windows`` windows of ``context + 1`` tokens:
+
+      >>> import optaxtra
+      >>> task = optaxtra.charlm_task()
+      >>> print(task.name, task.validation.shape)
+      charlm (64, 33)
+
     References:
       Karpathy, "The Unreasonable Effectiveness of Recurrent Neural Networks"
       (char-rnn), 2015. https://karpathy.github.io/2015/05/21/rnn-effectiveness/;
       Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond",
       ICLR 2020 (warm-up in Transformers). https://arxiv.org/abs/1908.03265
     """
+    for name, value in (("context", context), ("width", width), ("depth", depth), ("heads", heads),
+                        ("evaluation_windows", evaluation_windows)):
+        check_int(name, value, 1)
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}.")
     if width % heads:

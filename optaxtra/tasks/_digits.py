@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._validation import check_int
 from ._interface import Task
 
 __all__ = ["digits_task"]
@@ -50,9 +51,9 @@ def digits_task(
 
     The images (8x8, grey levels 0-16, scaled to [0, 1]) ship inside
     scikit-learn, so the task needs no download. A stratified split keeps
-    ``validation_fraction`` of each class (360 images by default) for
+    ``validation_fraction`` of each class (359 images by default) for
     validation; batches are drawn uniformly with replacement from the rest.
-    The whole training set (1,437 images) is the final train evaluation.
+    The whole training set (1,438 images) is the final train evaluation.
 
     At this size the problem saturates near 98% validation accuracy, where one
     image is 0.28 points: differences between good optimizers are usually
@@ -67,12 +68,21 @@ def digits_task(
     Returns:
       A ``Task``.
 
+    Example:
+      >>> import optaxtra
+      >>> task = optaxtra.digits_task(hidden=(32,))
+      >>> print(task.name, task.validation[0].shape, task.train_eval[0].shape)
+      digits (359, 64) (1438, 64)
+
     References:
       Alpaydin & Kaynak, "Optical Recognition of Handwritten Digits", UCI
       Machine Learning Repository, 1998. https://doi.org/10.24432/C50P49
     """
     from sklearn.datasets import load_digits  # Imported here: half a second, only when used.
 
+    for index, size in enumerate(hidden):
+        check_int(f"hidden[{index}]", size, 1)
+    check_int("split_seed", split_seed, 0)
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}.")
     data = load_digits()

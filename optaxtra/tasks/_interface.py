@@ -94,6 +94,19 @@ def check_task(task: Any) -> Task:
     Raises:
       TypeError: if ``task`` is not a ``Task`` or a field has the wrong type.
       ValueError: if a function returns the wrong shape or a default is invalid.
+
+    Example:
+      A loss that forgets to average is caught before any training:
+
+      >>> import jax.numpy as jnp, optaxtra
+      >>> task = optaxtra.Task(
+      ...     name="bad", init_params=lambda key: jnp.zeros(3),
+      ...     loss=lambda w, batch: w * jnp.mean(batch),  # shape (3,), not a scalar
+      ...     sample_batch=lambda key, n: jnp.ones(n), validation=jnp.ones(4))
+      >>> optaxtra.check_task(task)
+      Traceback (most recent call last):
+      ...
+      ValueError: task 'bad': loss must return a scalar, got shape (3,).
     """
     if not isinstance(task, Task):
         raise TypeError(f"expected an optaxtra.Task, got {type(task).__name__}.")

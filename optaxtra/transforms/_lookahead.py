@@ -139,6 +139,18 @@ def slow_params(opt_state: Any) -> Any:
 
     Raises:
       ValueError: if ``opt_state`` holds no ``LookaheadState``.
+
+    Example:
+      The Lookahead may sit anywhere in a chain. Between syncs the params are
+      the fast weights and the slow weights wait:
+
+      >>> import jax.numpy as jnp, optax, optaxtra
+      >>> tx = optax.chain(optax.clip(1.0), optaxtra.lookahead(optax.sgd(1.0), sync_period=2))
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update(jnp.array([3.0, 0.5]), state, params)  # clipped to [1, 0.5]
+      >>> print(optax.apply_updates(params, updates), optaxtra.slow_params(state))
+      [-1.  -0.5] [0. 0.]
     """
     found = [
         leaf

@@ -14,7 +14,7 @@ from typing import Any, Callable, Union
 
 import jax
 
-__all__ = ["Mask", "exclude_paths", "select_paths", "resolve_mask", "path_string"]
+__all__ = ["Mask", "exclude_paths", "select_paths", "check_mask", "resolve_mask", "path_string"]
 
 Mask = Union[Any, Callable[[Any], Any]]
 
@@ -83,6 +83,23 @@ def select_paths(pattern: str) -> Callable[[Any], Any]:
       {'dense': {'bias': False, 'kernel': True}}
     """
     return _path_mask(pattern, keep_matches=True)
+
+
+def check_mask(name: str, mask: Mask | None) -> None:
+    """Raises at construction unless ``mask`` is None, a callable or a pytree of Python bools.
+
+    Whether the tree matches the params can only be checked once they are seen
+    (``resolve_mask``, in ``init`` and ``update``).
+    """
+    if mask is None or callable(mask):
+        return
+    for path, leaf in jax.tree_util.tree_leaves_with_path(mask):
+        if not isinstance(leaf, bool):
+            where = f" at {path_string(path)!r}" if path else ""
+            raise TypeError(
+                f"{name} must be None, a callable params -> pytree of bools, or a pytree of "
+                f"Python bools like the params; got {leaf!r}{where}."
+            )
 
 
 def resolve_mask(mask: Mask | None, params: Any, name: str = "mask") -> Any:

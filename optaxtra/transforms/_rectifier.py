@@ -8,6 +8,7 @@ from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from .._hyperparams import ScalarOrSchedule, resolve
@@ -86,12 +87,27 @@ def radam_rho(step: jax.Array, b2: float | jax.Array) -> tuple[jax.Array, jax.Ar
     Returns:
       ``(rho_t, rho_inf)`` as float32 arrays.
 
+    Raises:
+      ValueError: for a concrete ``step < 1`` or ``b2`` outside [0, 1) (traced
+        values are not checked).
+
     Example:
       >>> import optaxtra
       >>> rho, rho_inf = optaxtra.radam_rho(5, 0.999)
       >>> print(f"{float(rho):.4f} {float(rho_inf):.1f}")
       4.9960 1999.0
+
+    References:
+      Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond"
+      (RAdam; rho_t is its Eq. 5's SMA length), ICLR 2020. https://arxiv.org/abs/1908.03265
     """
+    check_real("step", step, 1.0, allow_schedule=False)
+    check_real("b2", b2, 0.0, 1.0, high_open=True, allow_schedule=False)
+    return _radam_rho(step, b2)
+
+
+def _radam_rho(step: jax.Array, b2: float | jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``radam_rho`` without its checks, for the update (where the step is an array)."""
     log_inv = _log_inverse_b2(b2)
     t = jnp.asarray(step, jnp.float32)
     z = t * log_inv
@@ -114,6 +130,24 @@ def radam_rectification(rho: jax.Array, rho_inf: jax.Array) -> jax.Array:
 
     Returns 0 where ``rho_t <= 4`` (where the variance of the adaptive rate is
     unbounded and the formula undefined).
+
+    Args:
+      rho: ``rho_t``, the SMA length at the current step (``radam_rho``).
+      rho_inf: its limit ``2 / (1 - b2) - 1``.
+
+    Returns:
+      ``r_t`` as an array like ``rho``; it rises from 0 towards 1 as ``rho_t``
+      approaches ``rho_inf``.
+
+    Example:
+      >>> import optaxtra
+      >>> r = optaxtra.radam_rectification(*optaxtra.radam_rho(6, 0.999))
+      >>> print(f"{float(r):.4f}")
+      0.0258
+
+    References:
+      Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond"
+      (RAdam, Algorithm 2), ICLR 2020. https://arxiv.org/abs/1908.03265
     """
     safe = jnp.maximum(rho, 4.0)
     ratio = (safe - 4) * (safe - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * safe)
@@ -203,12 +237,13 @@ def scale_by_radam_rectifier(
     check_bool("degenerated_to_sgd", degenerated_to_sgd)
     check_dtype("mu_dtype", mu_dtype)
     check_nu_dtype(nu_dtype)
-    if isinstance(b2, numbers.Real) and isinstance(threshold, numbers.Real) and b2 > 0:
-        rho_inf = 2 / (1 - b2) - 1
-        if rho_inf <= threshold:
+    if not any(callable(x) or isinstance(x, jax.core.Tracer) for x in (b2, threshold)):
+        # b2 is concrete and already checked to lie in [0, 1).
+        rho_inf = 2 / (1 - np.asarray(b2, np.float64)) - 1
+        if (rho_inf <= threshold).any():
             raise ValueError(
-                f"b2={b2!r} gives rho_inf={rho_inf:.3g} <= threshold={threshold!r}: the adaptive "
-                "step would never switch on. Use b2 > (threshold + 1) / (threshold + 3), "
+                f"b2={b2!r} gives rho_inf={np.min(rho_inf):.3g} <= threshold={threshold!r}: the "
+                "adaptive step would never switch on. Use b2 > (threshold + 1) / (threshold + 3), "
                 f"i.e. b2 > {(threshold + 1) / (threshold + 3):.3g}."
             )
     estimator = default_estimator(second_moment)
@@ -232,7 +267,7 @@ def scale_by_radam_rectifier(
             bias_correction=True, freeze_steps=0,
         )
         b2_t = b2 if isinstance(b2, numbers.Real) else resolve(b2, state.count)
-        rho, rho_inf = radam_rho(moments.count, b2_t)
+        rho, rho_inf = _radam_rho(moments.count, b2_t)
         tractable = rho > threshold if threshold_comparison == ">" else rho >= threshold
         rectification = jnp.where(tractable, radam_rectification(rho, rho_inf), 0.0)
         # The step uses the recorded r_t itself: XLA then computes it once for both.

@@ -77,6 +77,15 @@ def ema_second_moment() -> SecondMoment:
     Returns:
       A ``SecondMoment``.
 
+    Example:
+      >>> import jax.numpy as jnp, optaxtra
+      >>> tx = optaxtra.scale_by_adam(b2=0.5, second_moment=optaxtra.ema_second_moment())
+      >>> state = tx.init(jnp.zeros(2))
+      >>> for g in ([2.0, 4.0], [4.0, 2.0]):
+      ...     _, state = tx.update(jnp.array(g), state)
+      >>> print(state.nu)  # 0.5 * 0.5 * g_1**2 + 0.5 * g_2**2
+      [9. 6.]
+
     References:
       Kingma & Ba, "Adam: A Method for Stochastic Optimization", 2015.
       https://arxiv.org/abs/1412.6980
@@ -102,6 +111,21 @@ def amsgrad_second_moment(
 
     Returns:
       A ``SecondMoment`` whose leaf state is the pair ``(v, v_max)``.
+
+    Example:
+      With ``b2=0.5``, ``v`` is ``[2, 2]`` then ``[1, 3]``; its bias-corrected
+      values are ``[4, 4]`` then ``[4/3, 4]``. Each setting keeps its own maximum:
+
+      >>> import jax.numpy as jnp, optaxtra
+      >>> for max_of in ("raw", "bias_corrected"):
+      ...     estimator = optaxtra.amsgrad_second_moment(max_of=max_of)
+      ...     tx = optaxtra.scale_by_adam(b2=0.5, second_moment=estimator)
+      ...     state = tx.init(jnp.zeros(2))
+      ...     for g in ([2.0, 2.0], [0.0, 2.0]):
+      ...         _, state = tx.update(jnp.array(g), state)
+      ...     print(max_of, state.nu[1])  # v_max
+      raw [2. 3.]
+      bias_corrected [4. 4.]
 
     References:
       Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", 2018.
@@ -138,6 +162,21 @@ def belief_second_moment(eps: float = 1e-16) -> SecondMoment:
 
     Returns:
       A ``SecondMoment``.
+
+    Example:
+      A steady gradient: Adam's ``v`` grows with ``g**2``, AdaBelief's ``s``
+      only with ``(g - m)**2``. With ``b1 = b2 = 0.5``, ``m`` is ``g/2`` then
+      ``3g/4``, so ``s = 0.5 * 0.5 * (g/2)**2 + 0.5 * (g/4)**2 = 3 g**2 / 32``.
+
+      >>> import jax.numpy as jnp, optaxtra
+      >>> for estimator in (optaxtra.ema_second_moment(), optaxtra.belief_second_moment(eps=0.0)):
+      ...     tx = optaxtra.scale_by_adam(0.5, 0.5, second_moment=estimator)
+      ...     state = tx.init(jnp.zeros(2))
+      ...     for _ in range(2):
+      ...         _, state = tx.update(jnp.array([4.0, 2.0]), state)
+      ...     print(state.nu)
+      [12.  3.]
+      [1.5   0.375]
 
     References:
       Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief in

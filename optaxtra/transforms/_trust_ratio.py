@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, NamedTuple
 
 import jax
@@ -9,12 +10,12 @@ import jax.numpy as jnp
 import optax
 
 from .._fast_paths import fast_paths_enabled
-from .._hyperparams import compute_dtype
+from .._hyperparams import compute_dtype, is_exactly_zero
 from .._in_place import overwrite
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_real
-from ._masking import Mask, resolve_mask
+from ._masking import Mask, check_mask, resolve_mask
 from ._second_moment import abs_squared
 
 __all__ = ["TrustRatioState", "trust_ratio"]
@@ -52,6 +53,14 @@ def _summed_axes(param: jax.Array, axis_name: str | tuple[str, ...] | None) -> t
     )
 
 
+def _check_axis_name(axis_name: Any) -> None:
+    names = axis_name if isinstance(axis_name, tuple) else (axis_name,)
+    if axis_name is not None and not (names and all(isinstance(name, str) for name in names)):
+        raise TypeError(
+            f"axis_name must be None, a mesh axis name (str) or a tuple of them, got {axis_name!r}."
+        )
+
+
 def _squared_norm(x: jax.Array, axes: tuple[str, ...]) -> jax.Array:
     value = jnp.sum(abs_squared(x.astype(compute_dtype(x.dtype)))).astype(jnp.float32)
     return jax.lax.psum(value, axes) if axes else value
@@ -61,7 +70,7 @@ def trust_ratio(
     trust_coefficient: float = 1.0,
     eps: float = 0.0,
     *,
-    weight_decay: float = 0.0,
+    weight_decay: float | jax.Array = 0.0,
     separate_norms: bool = False,
     max_weight_norm: float | None = None,
     max_ratio: float | None = None,
@@ -94,7 +103,8 @@ def trust_ratio(
     Args:
       trust_coefficient: ``eta`` > 0 (LARS's trust coefficient; 1 for LAMB).
       eps: added to the denominator, >= 0.
-      weight_decay: ``wd`` >= 0, added to the update (``u + wd p``) in the
+      weight_decay: ``wd`` >= 0, a number or an array (not a schedule: the
+        piece keeps no step count), added to the update (``u + wd p``) in the
         layers ``weight_decay_mask`` selects, adapted or not.
       separate_norms: the LARS paper's denominator ``||u|| + wd ||p||``
         instead of ``||u + wd p||``.
@@ -139,6 +149,9 @@ def trust_ratio(
         check_real("max_weight_norm", max_weight_norm, 0.0, low_open=True, allow_schedule=False)
     if max_ratio is not None:
         check_real("max_ratio", max_ratio, 0.0, low_open=True, allow_schedule=False)
+    check_mask("mask", mask)
+    check_mask("weight_decay_mask", weight_decay_mask)
+    _check_axis_name(axis_name)
 
     def init_fn(params):
         adapted = resolve_mask(mask, params)
@@ -159,18 +172,19 @@ def trust_ratio(
                 return frozen_update(u, p), None
             dtype = compute_dtype(u.dtype)
             u32, p32 = u.astype(dtype), jnp.asarray(p).astype(dtype)
-            wd = weight_decay if decay else 0.0
-            direction = u32 + wd * p32 if wd else u32
+            decays = decay and not is_exactly_zero(weight_decay)
+            wd = weight_decay if isinstance(weight_decay, numbers.Real) else jnp.asarray(weight_decay, dtype)
+            direction = u32 + wd * p32 if decays else u32
             if not adapt:
                 return direction.astype(u.dtype), None
             axes = _summed_axes(p, axis_name)
             weight_norm = jnp.sqrt(_squared_norm(p32, axes))
             if max_weight_norm is not None:
                 weight_norm = jnp.minimum(weight_norm, max_weight_norm)
-            if not wd:
+            if not decays:
                 denominator = jnp.sqrt(_squared_norm(u32, axes))
             elif separate_norms:
-                denominator = jnp.sqrt(_squared_norm(u32, axes)) + wd * weight_norm
+                denominator = jnp.sqrt(_squared_norm(u32, axes)) + jnp.asarray(wd, jnp.float32) * weight_norm
             elif fast_paths_enabled():
                 # u - (-wd) p is u + wd p to the last bit, but a different expression:
                 # XLA then fuses the sum into the norm and into the step apart,

@@ -20,7 +20,7 @@ from .._hyperparams import ScalarOrSchedule, resolve
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_real
-from ._masking import Mask, resolve_mask
+from ._masking import Mask, check_mask, resolve_mask
 
 __all__ = [
     "AddDecayedWeightsState",
@@ -31,13 +31,23 @@ __all__ = [
 
 
 class AddDecayedWeightsState(NamedTuple):
-    """State of ``add_decayed_weights``: the number of updates applied (int32)."""
+    """State of ``add_decayed_weights``.
+
+    Attributes:
+      count: the number of updates applied (int32), at which a scheduled
+        ``weight_decay`` is evaluated.
+    """
 
     count: jax.Array
 
 
 class DecoupledWeightDecayState(NamedTuple):
-    """State of ``decoupled_weight_decay``: the number of updates applied (int32)."""
+    """State of ``decoupled_weight_decay``.
+
+    Attributes:
+      count: the number of updates applied (int32), at which a scheduled
+        ``weight_decay`` or ``learning_rate`` is evaluated.
+    """
 
     count: jax.Array
 
@@ -49,6 +59,7 @@ def _decay(
     mask: Mask | None,
 ) -> optax.GradientTransformation:
     """``u + coefficient(count) * p`` on the masked leaves."""
+    check_mask("mask", mask)
 
     def init_fn(params):
         resolve_mask(mask, params)
