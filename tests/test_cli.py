@@ -322,3 +322,24 @@ def test_paired_comparison_rules():
     assert diverged.verdict == "b" and np.isinf(diverged.mean)
     both = compare(np.array([np.nan, 0.2]), np.array([0.3, np.nan]), higher_is_better=False)
     assert both.verdict == "tie"
+
+
+def test_lookahead_variance_test_finds_lower_higher_and_ties():
+    """The F-test behind the lookahead verdict, which ``fake_sweep`` (equal spreads) only ties.
+
+    Five seeds each: F(4, 4) at 5% one-sided is 6.39, so a variance ratio of 100 is
+    significant either way and one of 2 is not; a diverged seed makes it a tie.
+    """
+    from optaxtra.cli._records import Cell
+    from optaxtra.cli.experiments._lookahead import _variance_test
+
+    def cell(values, diverged=()):
+        return Cell(("x",), [{"seed": i, "diverged": i in diverged, "loss": v} for i, v in enumerate(values)])
+
+    narrow = cell([1.00, 1.01, 0.99, 1.02, 0.98])
+    wide = cell([1.0, 1.1, 0.9, 1.2, 0.8])
+    a_bit_wider = cell([1.0, 1.014, 0.986, 1.028, 0.972])
+    assert _variance_test(narrow, wide, "loss", 0.05) == "a"
+    assert _variance_test(wide, narrow, "loss", 0.05) == "b"
+    assert _variance_test(narrow, a_bit_wider, "loss", 0.05) == "tie"
+    assert _variance_test(narrow, cell([1.0, 1.1, 0.9, 1.2, 0.8], diverged={2}), "loss", 0.05) == "tie"
