@@ -123,3 +123,48 @@ def test_the_check_sees_a_field_that_is_only_written():
     assert _outputs_without_a_donated_buffer(step, jnp.zeros(2), state, jnp.float32(1)) == [
         "result[1]['recorded']"
     ]
+
+
+def _entry_copies(step, params, state) -> list[str]:
+    """The ``copy`` operations in the compiled donated step's entry computation."""
+    text = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, jnp.float32(0)).compile().as_text()
+    entry = text[text.index("\nENTRY"):]
+    return [line.strip() for line in entry.splitlines() if re.search(r"\scopy\(", line)]
+
+
+@pytest.mark.parametrize("name", sorted(optaxtra.OPTIMIZERS))
+def test_a_donated_step_copies_nothing(name):
+    """Counts are incremented as one shared value (``optaxtra._in_place.increment``).
+
+    Written ``count + 1``, the add was copied into each reader of the new
+    count, which then read the donated old one after its buffer had been
+    reused, so XLA copied the count first: one more operation per step than
+    optax's Adam (a kernel launch on a GPU).
+    """
+    tx = optaxtra.OPTIMIZERS[name](0.1)
+    params = jax.tree.map(jnp.array, PARAMS)
+    step = lambda params, state, t: _step(tx, params, state, t)
+    assert _entry_copies(step, params, tx.init(params)) == []
+
+
+def test_the_copy_check_sees_a_copied_count():
+    def step(params, state, t):
+        count = state["count"] + 1
+        return params * count.astype(jnp.float32) + t, {"count": count, "t": state["t"] + count.astype(jnp.float32)}
+
+    state = {"count": jnp.int32(0), "t": jnp.float32(0)}
+    assert len(_entry_copies(step, jnp.zeros(2), state)) == 1
+
+
+def test_counts_saturate_at_the_int32_maximum():
+    """A count at 2**31 - 1 stays there instead of wrapping to a negative step."""
+    tx = optaxtra.adamw(0.1)
+    params = jax.tree.map(jnp.array, PARAMS)
+    top = jnp.iinfo(jnp.int32).max
+    state = jax.tree.map(
+        lambda x: jnp.full_like(x, top) if x.dtype == jnp.int32 else x, tx.init(params)
+    )
+    updates, state = tx.update(_grads(params, 0), state, params)
+    counts = [x for x in jax.tree.leaves(state) if x.dtype == jnp.int32]
+    assert counts and all(int(c) == top for c in counts)
+    assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates))

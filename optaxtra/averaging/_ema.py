@@ -10,7 +10,7 @@ import optax
 
 from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, resolve_decay
-from .._in_place import overwrite
+from .._in_place import increment, overwrite
 from .._tree_checks import check_state_type
 from .._validation import check_bool, check_int, check_real
 from ._source import check_source, init_average, update_average, weights_after
@@ -128,7 +128,7 @@ def ema_averaging(
 
         average = update_average(state.average, weights, jnp.bool_(True), move)
         rate = overwrite(state.decay, beta.rate)
-        return updates, EmaAveragingState(state.count + 1, average, correction, rate, inner_state)
+        return updates, EmaAveragingState(increment(state.count), average, correction, rate, inner_state)
 
     return optax.GradientTransformation(init_fn, update_fn)
 

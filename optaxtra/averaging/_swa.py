@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from .._diagnostics import register_diagnostics
-from .._in_place import overwrite
+from .._in_place import increment, overwrite
 from .._tree_checks import check_state_type
 from .._validation import check_bool, check_int
 from ._source import check_source, init_average, update_average, weights_after
@@ -117,7 +117,7 @@ def swa_averaging(
         check_state_type(state, SwaAveragingState, "swa_averaging")
         updates, inner_state = inner.update(updates, state.inner, params)
         weights = weights_after(updates, params, inner_state, average_slow_weights)
-        count = state.count + 1
+        count = increment(state.count)
         include = (count >= start_step) & ((count - start_step) % period == 0)
         n = state.n_averaged
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from .._hyperparams import ScalarOrSchedule, resolve
-from .._in_place import overwrite
+from .._in_place import increment, overwrite
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_real
@@ -72,7 +72,7 @@ def scale_by_learning_rate(
 
         updates = jax.tree.map(scale, updates, *([] if params is None else [params]))
         return updates, ScaleByLearningRateState(
-            state.count + 1, overwrite(state.learning_rate, rate)
+            increment(state.count), overwrite(state.learning_rate, rate)
         )
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -11,7 +11,7 @@ import optax
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_int, check_real
 from .._fast_paths import fast_paths_enabled
-from .._in_place import overwrite
+from .._in_place import increment, overwrite
 from ._lookahead_sync import sync_fast, sync_plain
 
 __all__ = ["LookaheadState", "lookahead_state", "slow_params"]
@@ -115,7 +115,7 @@ def lookahead_state(
             params, state.slow, piece="lookahead_state", what="the params", against="the slow weights"
         )
         inner_updates, inner_state = inner.update(updates, state.inner, params)
-        count = state.count + 1
+        count = increment(state.count)
         synced = count % sync_period == 0
 
         sync = sync_fast if fast_paths_enabled() else sync_plain

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 
 from .._fast_paths import fast_paths_enabled
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve, resolve_decay
+from .._in_place import increment
 from .._leaves import first_moment_dtype, frozen_update, is_trainable, second_moment_dtype
 from .._stochastic_rounding import stochastic_round_to_bfloat16
 from .._tree_checks import check_tree_matches
@@ -167,7 +168,7 @@ def update_moments(
     for the given placement.
     """
     b1_t, b2_t, eps_t = resolve_decay(b1, count), resolve_decay(b2, count), resolve(eps, count)
-    step = count + 1
+    step = increment(count)
     # Without frozen steps every step is active: a Python constant, so that the selects
     # for frozen steps are not even traced.
     active = True if freeze_steps == 0 and fast_paths_enabled() else step > freeze_steps

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from .._hyperparams import ScalarOrSchedule, resolve
+from .._in_place import increment
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_real
@@ -80,7 +81,7 @@ def _decay(
             return (u + factor.astype(p.dtype) * p).astype(u.dtype) if keep else u
 
         updates = jax.tree.map(leaf, updates, params, selected)
-        return updates, state_type(state.count + 1)
+        return updates, state_type(increment(state.count))
 
     return optax.GradientTransformation(init_fn, update_fn)
 
