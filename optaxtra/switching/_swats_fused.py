@@ -23,6 +23,7 @@ import optax
 
 from .._fast_paths import fast_paths_enabled
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve
+from .._in_place import increment
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
 from ..transforms._adam import ScaleByAdamState
@@ -103,16 +104,16 @@ def fused_swats_switch(
         )
         inner = (
             ScaleByAdamState(moments.count, mu, nu),
-            ScaleByLearningRateState(rate_state.count + 1, rate),
+            ScaleByLearningRateState(increment(rate_state.count), rate),
         )
         projected = project(*dots, adam_state._replace(inner=inner))
         # The moments are selected already: their leaves are the same on both sides.
         kept = adam_state._replace(inner=(moments_state._replace(mu=mu, nu=nu), rate_state))
         first = select(switched, kept, projected)
         switch_now = ~switched & projected.settled
-        done = state.count + 1
+        done = increment(state.count)
         handed = sgd_state._replace(count=projected.count, learning_rate=projected.sgd_learning_rate)
-        advanced = sgd_state._replace(count=sgd_state.count + 1)
+        advanced = sgd_state._replace(count=increment(sgd_state.count))
         second = select(switched, advanced, select(switch_now, handed, sgd_state))._replace(
             momentum=momentum
         )

@@ -14,6 +14,7 @@ import optax
 
 from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve_decay
+from .._in_place import increment
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_tree_matches
 
@@ -90,7 +91,7 @@ def projection(b2: ScalarOrSchedule, atol: float, rtol: float) -> Projection:
         projecting = step_dot_grad != 0
         gamma = step_dot_step / jnp.where(projecting, -step_dot_grad, 1.0)
         beta = resolve_decay(b2, state.count)
-        count = state.count + 1
+        count = increment(state.count)
         ema = jnp.where(projecting, beta.rate * state.ema + beta.complement * gamma, state.ema)
         estimate = jnp.where(projecting, ema / beta.debias(count), state.sgd_learning_rate)
         settled = (projecting & (count > 1) & (estimate > 0)
@@ -148,7 +149,7 @@ def sgd_phase(b1: ScalarOrSchedule) -> optax.GradientTransformation:
         del params
         momentum, step = momentum_step(b1, state, grads)
         updates = jax.tree.map(step, momentum, grads)
-        return updates, SwatsSgdState(state.count + 1, momentum, state.learning_rate)
+        return updates, SwatsSgdState(increment(state.count), momentum, state.learning_rate)
 
     return optax.GradientTransformation(init_fn, update_fn)
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from .._diagnostics import register_diagnostics
+from .._in_place import increment
 from .._tree_checks import check_state_type
 from .._validation import check_int
 
@@ -134,7 +135,7 @@ def switching(
 
     def update_fn(updates, state, params=None):
         check_state_type(state, SwitchState, name)
-        done = state.count + 1
+        done = increment(state.count)
 
         def run_first(_):
             new_updates, first_state = first.update(updates, state.first, params)
