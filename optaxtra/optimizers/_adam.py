@@ -11,6 +11,7 @@ from .._validation import check_bool
 from ..transforms._adam import scale_by_adam
 from ..transforms._learning_rate import scale_by_learning_rate
 from ..transforms._masking import Mask
+from ..transforms._moments import EpsPlacement
 from ..transforms._second_moment import amsgrad_second_moment
 from ..transforms._weight_decay import add_decayed_weights, decoupled_weight_decay
 from ._chain import unless_zero
@@ -28,6 +29,7 @@ def adam(
     mask: Mask | None = None,
     *,
     freeze_steps: int = 0,
+    eps_placement: EpsPlacement = "corrected",
     mu_dtype: Any = None,
     nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
@@ -49,6 +51,9 @@ def adam(
       weight_decay: L2 coefficient ``lambda`` >= 0.
       mask: which params get the L2 term.
       freeze_steps: Adam-2k's frozen steps (see ``adam_2k``).
+      eps_placement: ``"corrected"`` adds ``eps`` to ``sqrt(v_hat)`` (PyTorch,
+        optax, Kingma & Ba); ``"uncorrected"`` to ``sqrt(v)`` before the bias
+        correction (TF1's "epsilon hat"; see ``scale_by_adam``).
       mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
       nu_dtype: storage dtype of the second moment; ``jnp.bfloat16`` is stored with
         stochastic rounding (see ``scale_by_adam``).
@@ -71,7 +76,8 @@ def adam(
     return optax.chain(
         unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
         scale_by_adam(
-            b1, b2, eps, eps_root, freeze_steps=freeze_steps, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+            b1, b2, eps, eps_root, eps_placement=eps_placement, freeze_steps=freeze_steps,
+            mu_dtype=mu_dtype, nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )
@@ -87,6 +93,7 @@ def adamw(
     mask: Mask | None = None,
     *,
     scale_decay_by_lr: bool = True,
+    eps_placement: EpsPlacement = "corrected",
     mu_dtype: Any = None,
     nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
@@ -112,6 +119,8 @@ def adamw(
       weight_decay: ``lambda`` >= 0, a number, array or schedule.
       mask: which params decay (e.g. ``optaxtra.exclude_paths("bias|scale")``).
       scale_decay_by_lr: multiply the decay by the learning rate.
+      eps_placement: ``"corrected"`` (on ``sqrt(v_hat)``) or ``"uncorrected"``
+        (on ``sqrt(v)``); see ``adam``.
       mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
       nu_dtype: storage dtype of the second moment; ``jnp.bfloat16`` is stored with
         stochastic rounding (see ``scale_by_adam``).
@@ -136,7 +145,9 @@ def adamw(
     """
     check_bool("scale_decay_by_lr", scale_decay_by_lr)
     return optax.chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_adam(
+            b1, b2, eps, eps_root, eps_placement=eps_placement, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
         scale_by_learning_rate(learning_rate),
         unless_zero(
             weight_decay,
@@ -158,6 +169,7 @@ def amsgrad(
     *,
     max_of: Literal["raw", "bias_corrected"] = "raw",
     bias_correction: bool = True,
+    eps_placement: EpsPlacement = "corrected",
     mu_dtype: Any = None,
     nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
@@ -183,6 +195,8 @@ def amsgrad(
       mask: which params get the L2 term.
       max_of: ``"raw"`` or ``"bias_corrected"``.
       bias_correction: whether to bias-correct the moments.
+      eps_placement: ``"corrected"`` (on ``sqrt(v_hat)``) or ``"uncorrected"``
+        (on ``sqrt(v)``); see ``adam``.
       mu_dtype: storage dtype of the first moment (the second is kept in at least float32).
       nu_dtype: storage dtype of the second moment; ``jnp.bfloat16`` is stored with
         stochastic rounding (see ``scale_by_adam``).
@@ -213,7 +227,8 @@ def amsgrad(
         scale_by_adam(
             b1, b2, eps, eps_root,
             second_moment=amsgrad_second_moment(max_of=max_of),
-            bias_correction=bias_correction, mu_dtype=mu_dtype, nu_dtype=nu_dtype,
+            bias_correction=bias_correction, eps_placement=eps_placement,
+            mu_dtype=mu_dtype, nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )
