@@ -158,3 +158,20 @@ def test_uncorrected_eps_is_tf1s_eps_hat(name):
     np.testing.assert_allclose(updates, expected, rtol=1e-6)  # measured 1.3e-7 (2026-11-26)
     corrected, _ = updates_and_states(make(lr, b1, b2, eps, **extra), grads, jnp.zeros(3))[-1]
     assert not np.allclose(corrected, expected, rtol=1e-2)
+
+
+@pytest.mark.parametrize("placement", ["uncorrected", "corrected"])
+def test_ranger_and_ralamb_pass_eps_placement_to_the_rectifier(placement):
+    """Both default to PyTorch's (and pytorch_ranger's) ``"uncorrected"``, as ``radam`` does."""
+    rectifier = optaxtra.scale_by_radam_rectifier(0.9, 0.999, 1e-2, threshold=4.0, eps_placement=placement)
+    by_hand = optax.chain(rectifier, optaxtra.trust_ratio(), optaxtra.scale_by_learning_rate(0.1))
+    ralamb = optaxtra.ralamb(0.1, 0.9, 0.999, 1e-2, threshold=4.0, eps_placement=placement)
+    inner = optaxtra.radam(0.1, 0.95, 0.999, 1e-2, threshold=4.0, eps_placement=placement)
+    ranger = optaxtra.ranger(0.1, 0.95, 0.999, 1e-2, threshold=4.0, eps_placement=placement)
+    grads = [G * (1.0 + 0.1 * t) for t in range(5)]  # step 5: adaptive (threshold 4), before Ranger's sync
+    for ours, reference in ((ralamb, by_hand), (ranger, inner)):
+        last, expected = updates_and_states(ours, grads)[-1][0], updates_and_states(reference, grads)[-1][0]
+        np.testing.assert_array_equal(last, expected)
+    default = optaxtra.ralamb(0.1, 0.9, 0.999, 1e-2, threshold=4.0)
+    same = updates_and_states(default, grads)[-1][0]
+    assert np.array_equal(same, updates_and_states(ralamb, grads)[-1][0]) == (placement == "uncorrected")

@@ -108,6 +108,7 @@ def ranger(
     slow_step_size: float = 0.5,
     *,
     threshold: float = 5.0,
+    eps_placement: Literal["corrected", "uncorrected"] = "uncorrected",
 ) -> optax.GradientTransformation:
     r"""Ranger: Lookahead around RAdam, with pytorch_ranger 0.1.1's defaults.
 
@@ -128,6 +129,8 @@ def ranger(
       sync_period: Lookahead's ``k``.
       slow_step_size: Lookahead's ``alpha`` in (0, 1].
       threshold: RAdam's ``rho_t`` threshold.
+      eps_placement: ``"uncorrected"`` adds ``eps`` to ``sqrt(v)`` before the
+        bias correction (pytorch_ranger); ``"corrected"`` to ``sqrt(v_hat)``.
 
     Returns:
       An ``optax.GradientTransformation`` whose state holds the slow weights
@@ -160,7 +163,10 @@ def ranger(
       Zhang, Lucas, Hinton & Ba, "Lookahead Optimizer: k steps forward, 1 step
       back", NeurIPS 2019. https://arxiv.org/abs/1907.08610
     """
-    inner = radam(learning_rate, b1, b2, eps, weight_decay=weight_decay, mask=mask, threshold=threshold)
+    inner = radam(
+        learning_rate, b1, b2, eps, weight_decay=weight_decay, mask=mask, threshold=threshold,
+        eps_placement=eps_placement,
+    )
     return lookahead_state(inner, sync_period, slow_step_size)
 
 
@@ -175,6 +181,7 @@ def ralamb(
     layer_adaptation_mask: Mask | None = None,
     threshold: float = 5.0,
     max_ratio: float | None = None,
+    eps_placement: Literal["corrected", "uncorrected"] = "uncorrected",
     axis_name: str | tuple[str, ...] | None = None,
 ) -> optax.GradientTransformation:
     r"""Ralamb: RAdam's rectified direction, plus decay, scaled by LAMB's trust ratio.
@@ -193,6 +200,9 @@ def ralamb(
       layer_adaptation_mask: which layers get the trust ratio.
       threshold: RAdam's ``rho_t`` threshold.
       max_ratio: optional cap on the trust ratio.
+      eps_placement: ``"uncorrected"`` adds ``eps`` to ``sqrt(v)`` before the
+        bias correction (PyTorch's RAdam, the official code); ``"corrected"``
+        to ``sqrt(v_hat)`` (optax).
       axis_name: the mesh axis (or axes) layers are split over under
         ``shard_map``/``pmap``, for the per-layer norms (see ``trust_ratio``).
 
@@ -224,7 +234,7 @@ def ralamb(
       76 minutes" (LAMB), ICLR 2020. https://arxiv.org/abs/1904.00962
     """
     return optax.chain(
-        scale_by_radam_rectifier(b1, b2, eps, threshold=threshold),
+        scale_by_radam_rectifier(b1, b2, eps, threshold=threshold, eps_placement=eps_placement),
         unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
         trust_ratio(max_ratio=max_ratio, mask=layer_adaptation_mask, axis_name=axis_name),
         scale_by_learning_rate(learning_rate),
