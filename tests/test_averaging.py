@@ -236,3 +236,134 @@ def test_update_without_params_raises():
     tx = optaxtra.swa_averaging(optax.sgd(0.1), 1)
     with pytest.raises(ValueError, match="needs the params"):
         tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))
+
+
+def test_defaults_are_the_documented_decays():
+    # ema_warmup_decay(): min(0.9999, (1 + t) / (10 + t)); ema_averaging: decay 0.999.
+    warmup = optaxtra.ema_warmup_decay()
+    assert float(warmup(0)) == np.float32(0.1)
+    assert float(warmup(10**6)) == np.float32(0.9999)  # (1 + t) / (10 + t) = 0.999991 there
+    tx = optaxtra.ema_averaging(optax.sgd(0.1))
+    _, state = tx.update(jnp.ones(2), tx.init(jnp.zeros(2)), jnp.zeros(2))
+    assert float(optaxtra.diagnostics(state)["ema/decay"]) == np.float32(0.999)
+
+
+def test_swa_copies_the_first_averaged_weights_exactly_as_torch_averaged_model():
+    # Params 1 -> 0 -> 1e-8 (SGD with rate 1); the average starts at the initial 1, and
+    # 1 + (1e-8 - 1) rounds to 0 in float32: only a copy keeps 1e-8.
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    swa_model = AveragedModel(model)
+    for grad in (1.0, -1e-8):
+        model.weight.grad = torch.full((1, 1), grad)
+        optimizer.step()
+    swa_model.update_parameters(model)
+    expected = swa_model.module.weight.detach().numpy()[0]
+    assert expected[0] == np.float32(1e-8)
+
+    tx = optaxtra.swa_averaging(optax.sgd(1.0), start_step=2)
+    params = jnp.ones(1)
+    state = tx.init(params)
+    for grad in (1.0, -1e-8):
+        updates, state = tx.update(jnp.full(1, grad), state, params)
+        params = optax.apply_updates(params, updates)
+    np.testing.assert_array_equal(optaxtra.averaged_params(state), expected)
+    assert int(state.n_averaged) == 1
+
+
+def _sgd_steps(tx, steps, params=None):
+    """``steps`` updates with gradient 1 from params 1 (weights 0.9, 0.8, ... under SGD(0.1))."""
+    params = jnp.ones(2) if params is None else params
+    state = tx.init(params)
+    for _ in range(steps):
+        updates, state = tx.update(jax.tree.map(jnp.ones_like, params), state, params)
+        params = optax.apply_updates(params, updates)
+    return params, state
+
+
+def _debiased_ema(weights, decay):
+    biased = 0.0
+    for theta in weights:
+        biased = decay * biased + (1 - decay) * theta
+    return biased / (1 - decay ** len(weights))
+
+
+def test_nested_averages_read_the_outermost():
+    # EMA (decay 0.5) of an SWA-averaged SGD: the weights are 0.9, 0.8, 0.7; the outer EMA
+    # is 0.7571 (hand-computed below), the inner SWA 0.8. Both readers take the outer one.
+    tx = optaxtra.ema_averaging(optaxtra.swa_averaging(optax.sgd(0.1), start_step=1), 0.5)
+    params, state = _sgd_steps(tx, 3)
+    expected = _debiased_ema([0.9, 0.8, 0.7], 0.5)
+    # float32 against float64: measured 1.0e-7 relative.
+    np.testing.assert_allclose(optaxtra.averaged_params(state), [expected] * 2, rtol=1e-6)
+    np.testing.assert_allclose(optaxtra.evaluation_params(state, params), [expected] * 2, rtol=1e-6)
+    np.testing.assert_allclose(state.inner.average, [0.8, 0.8], rtol=1e-6)  # measured 6.0e-8
+
+
+def test_side_by_side_averages_read_the_first_in_tree_order():
+    # An EMA then an SWA in one chain, both of the weights 0.9, 0.8, 0.7: both readers take the
+    # first one's (evaluation_params: "among equal priorities ... the first in tree order").
+    tx = optax.chain(
+        optaxtra.ema_averaging(optax.sgd(0.1), 0.5), optaxtra.swa_averaging(optax.identity(), 1)
+    )
+    params, state = _sgd_steps(tx, 3)
+    np.testing.assert_allclose(state[1].average, [0.8, 0.8], rtol=1e-6)  # measured 6.0e-8
+    expected = _debiased_ema([0.9, 0.8, 0.7], 0.5)
+    # float32 against float64: measured 1.0e-7 relative.
+    np.testing.assert_allclose(optaxtra.averaged_params(state), [expected] * 2, rtol=1e-6)
+    np.testing.assert_allclose(optaxtra.evaluation_params(state, params), [expected] * 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "average, expected",
+    [
+        (lambda inner: optaxtra.swa_averaging(inner, start_step=1), (0.9 + 0.8 + 0.8) / 3),
+        (lambda inner: optaxtra.ema_averaging(inner, 0.5), _debiased_ema([0.9, 0.8, 0.8], 0.5)),
+    ],
+    ids=["swa", "ema"],
+)
+def test_evaluation_prefers_an_average_inside_lookahead_to_its_slow_weights(average, expected):
+    # Lookahead (k = 2, alpha = 0.5) around an averaged SGD(0.1) with gradient 1: the inner
+    # weights are 0.9, 0.8, then 0.8 (after the sync to 0.9 at step 2); slow weights 0.9.
+    tx = optaxtra.lookahead_state(average(optax.sgd(0.1)), sync_period=2)
+    params, state = _sgd_steps(tx, 3)
+    # float32 against float64: measured 2.6e-8 relative at most.
+    np.testing.assert_allclose(state.slow, [0.9, 0.9], rtol=2e-7)
+    np.testing.assert_allclose(optaxtra.evaluation_params(state, params), [expected] * 2, rtol=2e-7)
+
+
+def test_evaluation_reads_the_average_of_an_optimizer_switched_to_at_step_zero():
+    # switch_step=0: the EMA-averaged second optimizer runs from the first update on.
+    tx = optaxtra.switch(optax.sgd(0.1), optaxtra.ema_averaging(optax.sgd(0.1), 0.5), switch_step=0)
+    params, state = _sgd_steps(tx, 3)
+    # float32 against float64: measured 1.0e-7 relative.
+    np.testing.assert_allclose(
+        optaxtra.evaluation_params(state, params), [_debiased_ema([0.9, 0.8, 0.7], 0.5)] * 2, rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "build, average_w",
+    [
+        (lambda inner: optaxtra.ema_averaging(inner, 0.5), _debiased_ema([0.9, 0.8], 0.5)),
+        (lambda inner: optaxtra.swa_averaging(inner, 1), (0.9 + 0.8) / 2),
+    ],
+    ids=["ema", "swa"],
+)
+def test_integer_leaves_follow_the_weights(build, average_w):
+    # Integer leaves are not averaged: with the updates equal to the gradients (identity),
+    # the counter moves 3 -> 5 -> 7 and its "average" is 7; the float leaf 0.9, 0.8 is averaged.
+    params = {"w": jnp.ones(2), "n": jnp.array(3, jnp.int32)}
+    tx = build(optax.identity())
+    state = tx.init(params)
+    grads = {"w": jnp.full(2, -0.1), "n": jnp.array(2, jnp.int32)}
+    for _ in range(2):
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    assert int(params["n"]) == 7
+    average = optaxtra.averaged_params(state)
+    assert average["n"].dtype == jnp.int32 and int(average["n"]) == 7
+    # float32 against float64: measured 4.2e-8 relative at most.
+    np.testing.assert_allclose(average["w"], [average_w] * 2, rtol=3e-7)

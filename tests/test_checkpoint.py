@@ -162,3 +162,49 @@ def test_check_checkpoint_accepts_a_matching_state_and_plain_trees():
     message = r"opt_state/inner/0/mu/Dense_0/kernel: shape \(4, 8\) in the checkpoint"
     with pytest.raises(ValueError, match=message):
         optaxtra.check_checkpoint(state, jax.eval_shape(lambda: fresh_state("ranger", hidden=4)))
+
+
+def test_a_step_saved_from_a_python_int_restores_into_an_int32_step(tmp_path):
+    """``TrainState.create``'s step is the Python int 0, which orbax stores as int64."""
+    module = model()
+    params = module.init(jax.random.key(0), INPUTS)["params"]
+    save(tmp_path / "checkpoint", TrainState.create(apply_fn=module.apply, params=params, tx=optimizer("adam")))
+    with ocp.StandardCheckpointer() as checkpointer:
+        assert checkpointer.metadata(tmp_path / "checkpoint").item_metadata.tree["step"].dtype == np.int64
+    target = jax.eval_shape(lambda: fresh_state("adam", seed=1))
+    assert target.step.dtype == jnp.int32
+    restored = restore(tmp_path / "checkpoint", target)
+    assert restored.step.dtype == jnp.int32 and int(restored.step) == 0
+    jax.tree.map(np.testing.assert_array_equal, restored.params, params)
+
+
+def test_check_checkpoint_compares_integer_leaves_by_shape_only():
+    saved = {"count": np.zeros([], np.int64), "w": np.zeros(3, np.float32)}
+    optaxtra.check_checkpoint(saved, {"count": jnp.zeros([], jnp.int32), "w": jnp.zeros(3)})
+    # An integer leaf where the target has a float one (or back) is no counter width.
+    with pytest.raises(ValueError, match=r"w: dtype int32 in the checkpoint, float32 in the target"):
+        optaxtra.check_checkpoint({"w": np.zeros(3, np.int32)}, {"w": jnp.zeros(3)})
+    with pytest.raises(ValueError, match=r"w: dtype float32 in the checkpoint, int32 in the target"):
+        optaxtra.check_checkpoint({"w": np.zeros(3, np.float32)}, {"w": jnp.zeros(3, jnp.int32)})
+    with pytest.raises(ValueError, match=r"count: shape \(2,\) in the checkpoint, \(\) in the target"):
+        optaxtra.check_checkpoint({"count": np.zeros(2, np.int64)}, {"count": jnp.zeros([], jnp.int32)})
+
+
+def test_check_checkpoint_names_every_difference():
+    saved = {"w": np.zeros(3, np.float32)}
+    with pytest.raises(ValueError) as error:
+        optaxtra.check_checkpoint(saved, {"w": jnp.zeros(4, jnp.bfloat16)})
+    assert str(error.value).splitlines()[1:] == [
+        "  w: shape (3,) in the checkpoint, (4,) in the target",
+        "  w: dtype float32 in the checkpoint, bfloat16 in the target",
+    ]
+    # Beyond six paths the list is cut, and says how many it left out.
+    target = {f"p{i}": jnp.zeros(1) for i in range(8)}
+    with pytest.raises(ValueError) as error:
+        optaxtra.check_checkpoint({}, target)
+    assert str(error.value).splitlines()[1] == (
+        "  in the target but not the checkpoint: p0, p1, p2, p3, p4, p5, ... (2 more)"
+    )
+    with pytest.raises(ValueError) as error:
+        optaxtra.check_checkpoint({}, {f"p{i}": jnp.zeros(1) for i in range(6)})
+    assert str(error.value).splitlines()[1] == "  in the target but not the checkpoint: p0, p1, p2, p3, p4, p5"

@@ -138,3 +138,18 @@ def test_skip_nonfinite_keeps_frozen_leaves_and_vmaps():
     np.testing.assert_array_equal(states.skipped, [0, 1])
     np.testing.assert_array_equal(updates["w"][1], [0.0, 0.0])
     assert bool(jnp.all(updates["w"][0] < 0))
+
+
+def test_consecutive_counts_only_the_skips_since_the_last_step_taken():
+    # bad, good, bad, bad, good: the totals run 1, 1, 2, 3, 3 and the streak 1, 0, 1, 2, 0.
+    tx = optaxtra.skip_nonfinite(optaxtra.adam(0.1))
+    params = make_params()
+    state = tx.init(params)
+    counts = []
+    for step, bad in enumerate([True, False, True, True, False]):
+        grads = batch_grads(step, params)
+        updates, state = tx.update(poisoned(grads) if bad else grads, state, params)
+        params = optax.apply_updates(params, updates)
+        counts.append((int(state.skipped), int(state.consecutive)))
+    assert counts == [(1, 1), (1, 0), (2, 1), (3, 2), (3, 0)]
+    assert int(state.inner[1].count) == 2  # scale_by_adam counted the two steps taken

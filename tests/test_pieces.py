@@ -243,3 +243,12 @@ def test_rectified_adabelief_and_amsgrad_are_the_same_piece():
         assert float(state.rectification) > 0  # step 8 is past the switch at step 6
     assert not np.allclose(results["ema"], results["amsgrad"])
     assert not np.allclose(results["ema"], results["belief"])
+
+
+def test_scale_by_learning_rate_flip_sign_false_ascends():
+    # 0.25 and the entries of G are powers of two: the products are exact.
+    (up,), state = apply(optaxtra.scale_by_learning_rate(0.25, flip_sign=False), [G], P)
+    np.testing.assert_array_equal(up, [0.125, -0.25, 0.5])
+    (down,), _ = apply(optaxtra.scale_by_learning_rate(0.25), [G], P)
+    np.testing.assert_array_equal(down, [-0.125, 0.25, -0.5])
+    assert float(state.learning_rate) == 0.25  # the rate is recorded without the sign

@@ -1,6 +1,8 @@
 """Switching: the generic switch against running both optimizers by hand; SWATS against
 the paper's formulas and torch-optimizer's SWATS."""
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -187,3 +189,121 @@ def test_swats_defaults_follow_the_paper():
     assert float(stats["swats/sgd_learning_rate"]) == pytest.approx(1e-3 * 4 / 7.5, rel=1e-6)
     assert float(stats["swats/projected_learning_rate"]) == pytest.approx(1e-3 * 4 / 7.5, rel=1e-6)
     np.testing.assert_array_equal(np.asarray(states[1].second.count), [0, 2, 3, 4])
+
+
+def _paper_swats_adam_phase(grads, lr, b1=0.9, b2=0.999, eps=1e-3):
+    """Algorithm 1's Adam phase in float64 (eps added to sqrt(v) before the bias correction).
+
+    Per step: (lambda_k, Lambda_k, gamma_k), where a step with p.g = 0 updates none of the
+    three (Lambda and gamma keep their last values), but k still advances.
+    """
+    m = v = np.zeros_like(np.asarray(grads[0], np.float64))
+    ema, estimate, gamma, out = 0.0, 0.0, 0.0, []
+    for k, g in enumerate(np.asarray(grads, np.float64), start=1):
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        p = -lr * np.sqrt(1 - b2**k) / (1 - b1**k) * m / (np.sqrt(v) + eps)
+        if p @ g != 0:
+            gamma = (p @ p) / -(p @ g)
+            ema = b2 * ema + (1 - b2) * gamma
+            estimate = ema / (1 - b2**k)
+        out.append((ema, estimate, gamma))
+    return np.array(out)
+
+
+SWATS_GRADS = np.array([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0], [0.5, 1.0, -1.0], [2.0, 1.0, 1.0]], np.float32)
+
+
+def _run_swats_on(tx, grads):
+    """Jitted: ``tx`` fed the fixed gradients ``grads`` (one per step); the states after each."""
+
+    def step(carry, g):
+        params, state = carry
+        updates, state = tx.update(g, state, params)
+        params = optax.apply_updates(params, updates)
+        return (params, state), (updates, state)
+
+    params = jnp.zeros(grads.shape[1])
+    _, (updates, states) = jax.jit(lambda g: jax.lax.scan(step, (params, tx.init(params)), g))(jnp.asarray(grads))
+    return updates, states[1]
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["fused", "plain"])
+def test_swats_skips_the_projection_on_a_zero_gradient(plain):
+    # Step 2's gradient is zero, so p.g = 0: lambda, Lambda and gamma keep their step-1
+    # values (Lambda is not re-corrected with 1 - b2**2), as in Algorithm 1 and
+    # torch-optimizer (``if pg != 0``); step 3 then corrects with 1 - b2**3.
+    expected = _paper_swats_adam_phase(SWATS_GRADS, lr=0.05)
+    assert expected[1, 1] == expected[0, 1] and not np.isclose(expected[0, 0] / (1 - 0.999**2), expected[0, 1])
+    tx = optaxtra.swats(0.05, eps=1e-3, switch_atol=0.0)  # never switches here
+    with optaxtra.plain_paths() if plain else contextlib.nullcontext():
+        _, state = _run_swats_on(tx, SWATS_GRADS)
+    np.testing.assert_array_equal(state.switched_at, [-1] * 4)
+    actual = np.stack([state.first.ema, state.first.sgd_learning_rate, state.first.projected_learning_rate], 1)
+    # float32 against float64: measured at most 3.7e-7 relative; a wrong step-2 Lambda is off by 50%.
+    np.testing.assert_allclose(actual, expected, rtol=2e-6)
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["fused", "plain"])
+def test_swats_hands_sgd_the_bias_corrected_estimate_not_the_last_projection(plain):
+    # A loose criterion switches at step 2 (the first allowed), where Lambda_2 = (b2 gamma_1 +
+    # gamma_2) / (1 + b2) is far from gamma_2 for this non-constant gradient: SGD gets Lambda_2,
+    # and its first step is -(1 - b1) Lambda_2 g_3 (the momentum starts at 0).
+    grads = SWATS_GRADS[[0, 2, 3]]
+    expected = _paper_swats_adam_phase(grads, lr=0.05)
+    rate, gamma = expected[1, 1], expected[1, 2]
+    assert abs(rate - gamma) > 0.05 * rate
+    tx = optaxtra.swats(0.05, eps=1e-3, switch_atol=1.0)
+    with optaxtra.plain_paths() if plain else contextlib.nullcontext():
+        updates, state = _run_swats_on(tx, grads)
+    np.testing.assert_array_equal(state.switched_at, [-1, 2, 2])
+    # float32 against float64: measured at most 3.8e-8 relative; gamma_2 is 39% off.
+    np.testing.assert_allclose(state.second.learning_rate[1:], [rate, rate], rtol=2e-7)
+    np.testing.assert_allclose(updates[2], -(1 - 0.9) * rate * grads[2], rtol=2e-7)
+
+
+def test_swats_criterion_by_hand():
+    """The projection's criterion on a hand-made step: b2 = 1/2, lambda_1 = 7/8, then p.g = -1 and
+    p.p = 1, so gamma_2 = 1, lambda_2 = (7/8 + 1) / 2 = 15/16 and Lambda_2 = (15/16) / (3/4) = 5/4."""
+    from optaxtra.switching._swats_phases import SwatsAdamState, projection
+
+    zero = jnp.zeros([], jnp.float32)
+    after_one = SwatsAdamState(jnp.asarray(1, jnp.int32), (), jnp.float32(0.875), zero, zero, jnp.bool_(False))
+    state = projection(0.5, 0.0, 0.0)(jnp.float32(-1.0), jnp.float32(1.0), after_one)
+    assert (int(state.count), float(state.projected_learning_rate), float(state.ema)) == (2, 1.0, 0.9375)
+    assert float(state.sgd_learning_rate) == pytest.approx(1.25, rel=1e-6)  # 1 - b2**2 in float32
+    gap = float(state.sgd_learning_rate) - 1.0
+    below = float(np.nextafter(np.float32(gap), np.float32(0)))
+
+    def settled(atol, rtol, dots=(-1.0, 1.0), before=after_one):
+        return bool(projection(0.5, atol, rtol)(*map(jnp.float32, dots), before).settled)
+
+    # Inclusive: |Lambda - gamma| <= atol + rtol |gamma|.
+    assert not settled(0.0, 0.0) and settled(gap, 0.0) and not settled(below, 0.0)
+    # rtol scales |gamma| = 1, not |Lambda| = 5/4: 0.21 |Lambda| would cover the gap of 1/4.
+    assert settled(0.0, gap) and not settled(0.0, below) and not settled(0.0, 0.21)
+    # Never on the first step (Lambda_1 = gamma_1 always), nor at a negative estimate.
+    assert not settled(1e3, 0.0, before=after_one._replace(count=jnp.asarray(0, jnp.int32), ema=zero))
+    assert not settled(1e3, 0.0, dots=(1.0, 1.0), before=after_one._replace(ema=jnp.float32(-0.875)))
+
+
+def test_carry_first_moment_refuses_two_candidate_states():
+    # Two Adams in the first optimizer (two ``mu`` fields) or two momentum SGDs in the second
+    # (two ``trace`` fields): which one to carry is ambiguous, so neither is picked silently.
+    params = jnp.zeros(2)
+    hand_off = optaxtra.carry_first_moment()
+    two_adams = optax.chain(optaxtra.adam(0.1), optaxtra.adam(0.1)).init(params)
+    two_sgds = optax.chain(optaxtra.sgd(0.1, momentum=0.9), optaxtra.sgd(0.1, momentum=0.5)).init(params)
+    with pytest.raises(ValueError, match="exactly one state with a 'mu' field in the first .* found 2"):
+        hand_off(two_adams, optaxtra.sgd(0.1, momentum=0.9).init(params))
+    with pytest.raises(ValueError, match="exactly one state with a 'trace' field in the second .* found 2"):
+        hand_off(optaxtra.adam(0.1).init(params), two_sgds)
+
+
+def test_hand_off_must_keep_the_second_state_dtype():
+    def to_bfloat16(first_state, second_state):
+        trace = second_state[1].trace.astype(jnp.bfloat16)
+        return (second_state[0], second_state[1]._replace(trace=trace), second_state[2])
+
+    tx = optaxtra.switch(optaxtra.adam(), optaxtra.sgd(0.1, momentum=0.9), 2, hand_off=to_bfloat16)
+    with pytest.raises(TypeError, match=r"shape and dtype: expected float32\[2\], got bfloat16\[2\]"):
+        tx.init(jnp.zeros(2))

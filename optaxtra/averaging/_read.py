@@ -20,6 +20,8 @@ def averaged_params(opt_state: Any) -> Any:
     Searches any pytree: an optimizer state (also when the averaging wraps
     ``lookahead_state``/``ranger``, sits inside an ``optax.chain`` or inside
     Lookahead's inner optimizer), or a whole Flax ``TrainState``. Jittable.
+    Of two averages side by side (``optax.chain(ema, swa)``), the first in
+    tree order; of nested ones, the outer.
 
     Args:
       opt_state: an optimizer state, or a pytree holding one.

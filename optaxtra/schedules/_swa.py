@@ -44,7 +44,9 @@ def swa_learning_rate(
       swa_lr: the constant rate of the SWA phase, >= 0.
       start_step: ``s``, the step count at which the annealing starts, >= 0.
       anneal_steps: ``A``, steps to reach ``swa_lr``, >= 0 (PyTorch's
-        ``anneal_epochs``, default 10 there).
+        ``anneal_epochs``, default 10 there). With 0 the rate is ``swa_lr``
+        from step ``s`` on; ``SWALR(anneal_epochs=0)`` switches when it is
+        created, so the two agree when it is created at step ``s``.
       anneal_strategy: ``"cos"`` (PyTorch's default) or ``"linear"``.
 
     Returns:
