@@ -144,3 +144,15 @@ def test_lookahead_in_flax_train_state_with_plain_params(name):
     assert_trees_close(state.params, plain)
     slow = optaxtra.slow_params(state.opt_state)
     assert jax.tree.structure(slow) == jax.tree.structure(params)
+
+
+def test_all_lists_exactly_the_public_api():
+    """``optaxtra.__all__`` names every public object of the flat namespace, and nothing else."""
+    import types
+
+    public = {
+        name for name, value in vars(optaxtra).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType) and name != "annotations"
+    }
+    assert sorted(optaxtra.__all__) == sorted(public)
+    assert len(set(optaxtra.__all__)) == len(optaxtra.__all__)
