@@ -107,8 +107,9 @@ QUICK_OPTIMIZERS_ELSEWHERE = ("adam",)
 
 
 def _factories(name: str):
-    if name in VARIANTS or name in EXPERIMENTS:
-        return {**VARIANTS, **EXPERIMENTS}[name]
+    for table in (VARIANTS, EXPERIMENTS):
+        if name in table:
+            return table[name]
     return optaxtra.OPTIMIZERS[name], equivalents.OPTAX_EQUIVALENTS.get(name)
 
 

@@ -14,6 +14,7 @@ from .transforms._lookahead import LookaheadState
 from .transforms._masking import path_string
 from .transforms._rectifier import ScaleByRadamRectifierState
 from .transforms._trust_ratio import TrustRatioState
+from ._validation import check_registration
 
 __all__ = ["diagnostics", "register_diagnostics"]
 
@@ -30,10 +31,7 @@ def register_diagnostics(state_type: type, reader: Callable[[Any], dict[str, jax
     Raises:
       TypeError: if ``state_type`` is not a class or ``reader`` not callable.
     """
-    if not isinstance(state_type, type):
-        raise TypeError(f"state_type must be a class (a state NamedTuple), got {state_type!r}.")
-    if not callable(reader):
-        raise TypeError(f"reader must be a callable state -> dict of scalars, got {reader!r}.")
+    check_registration(state_type, reader, "state -> dict of scalars")
     _REGISTRY[state_type] = reader
 
 

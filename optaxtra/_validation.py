@@ -24,6 +24,8 @@ import numpy as np
 
 __all__ = [
     "check_bool",
+    "check_callable",
+    "check_registration",
     "check_choice",
     "check_dtype",
     "check_int",
@@ -121,6 +123,19 @@ def check_bool(name: str, value: Any) -> None:
     """Raises unless ``value`` is a Python bool."""
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}.")
+
+
+def check_callable(name: str, value: Any, signature: str) -> None:
+    """Raises unless ``value`` is callable; ``signature`` describes the expected call."""
+    if not callable(value):
+        raise TypeError(f"{name} must be a callable {signature}, got {type(value).__name__} {value!r}.")
+
+
+def check_registration(state_type: Any, reader: Any, signature: str) -> None:
+    """Raises unless ``state_type`` is a class and ``reader`` a callable (the registries' arguments)."""
+    if not isinstance(state_type, type):
+        raise TypeError(f"state_type must be a class (a state NamedTuple), got {state_type!r}.")
+    check_callable("reader", reader, signature)
 
 
 def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:

@@ -17,6 +17,7 @@ from ..averaging._ema import EmaAveragingState
 from ..averaging._swa import SwaAveragingState
 from ..switching._switch import SwitchState
 from ..transforms._lookahead import LookaheadState
+from .._validation import check_registration
 
 __all__ = ["register_evaluation_params", "evaluation_params", "evaluation_state", "evaluation_model"]
 
@@ -38,10 +39,7 @@ def register_evaluation_params(state_type: type, reader: Callable[[Any], Any], *
       TypeError: if ``state_type`` is not a class, ``reader`` not callable or
         ``priority`` not an integer.
     """
-    if not isinstance(state_type, type):
-        raise TypeError(f"state_type must be a class (a state NamedTuple), got {state_type!r}.")
-    if not callable(reader):
-        raise TypeError(f"reader must be a callable state -> params, got {reader!r}.")
+    check_registration(state_type, reader, "state -> params")
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise TypeError(f"priority must be an integer, got {type(priority).__name__} {priority!r}.")
     _READERS[state_type] = (priority, reader)

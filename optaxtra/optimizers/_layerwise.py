@@ -7,15 +7,13 @@ from typing import Any, Literal
 import jax
 import optax
 
-from .._hyperparams import ScalarOrSchedule, is_exactly_zero
-from .._validation import check_bool, check_real
+from .._hyperparams import ScalarOrSchedule
 from ..transforms._adam import scale_by_adam
 from ..transforms._learning_rate import scale_by_learning_rate
 from ..transforms._masking import Mask
-from ..transforms._momentum import trace
 from ..transforms._trust_ratio import trust_ratio
 from ..transforms._weight_decay import add_decayed_weights
-from ._chain import unless_zero
+from ._chain import optional_momentum, unless_zero
 
 __all__ = ["lamb", "lars"]
 
@@ -176,15 +174,11 @@ def lars(
       You, Gitman & Ginsburg, "Large Batch Training of Convolutional Networks",
       2017. https://arxiv.org/abs/1708.03888
     """
-    check_real("momentum", momentum, 0.0, 1.0, high_open=True, allow_schedule=False)
-    check_bool("nesterov", nesterov)
-    if nesterov and is_exactly_zero(momentum):
-        raise ValueError("nesterov=True needs momentum > 0, got momentum=0.")
     return optax.chain(
         trust_ratio(
             trust_coefficient, eps, weight_decay=weight_decay, separate_norms=separate_norms,
             mask=layer_adaptation_mask, weight_decay_mask=mask, axis_name=axis_name,
         ),
         scale_by_learning_rate(learning_rate),
-        unless_zero(momentum, lambda: trace(momentum, nesterov)),
+        optional_momentum(momentum, nesterov),
     )

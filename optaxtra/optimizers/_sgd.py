@@ -5,13 +5,11 @@ from __future__ import annotations
 import jax
 import optax
 
-from .._hyperparams import ScalarOrSchedule, is_exactly_zero
-from .._validation import check_bool, check_real
+from .._hyperparams import ScalarOrSchedule
 from ..transforms._learning_rate import scale_by_learning_rate
 from ..transforms._masking import Mask
-from ..transforms._momentum import trace
 from ..transforms._weight_decay import add_decayed_weights
-from ._chain import unless_zero
+from ._chain import optional_momentum, unless_zero
 
 __all__ = ["sgd"]
 
@@ -58,12 +56,8 @@ def sgd(
       Sutskever et al., "On the importance of initialization and momentum in
       deep learning", ICML 2013. http://proceedings.mlr.press/v28/sutskever13.html
     """
-    check_real("momentum", momentum, 0.0, 1.0, high_open=True, allow_schedule=False)
-    check_bool("nesterov", nesterov)
-    if nesterov and is_exactly_zero(momentum):
-        raise ValueError("nesterov=True needs momentum > 0, got momentum=0.")
     return optax.chain(
         unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
-        unless_zero(momentum, lambda: trace(momentum, nesterov)),
+        optional_momentum(momentum, nesterov),
         scale_by_learning_rate(learning_rate),
     )

@@ -11,7 +11,7 @@ import optax
 from .._diagnostics import register_diagnostics
 from .._in_place import increment
 from .._tree_checks import check_state_type
-from .._validation import check_int
+from .._validation import check_callable, check_int
 
 __all__ = ["HandOff", "SwitchState", "switch", "switch_when"]
 
@@ -40,11 +40,6 @@ class SwitchState(NamedTuple):
 def _check_transformation(name: str, value: Any) -> None:
     if not isinstance(value, optax.GradientTransformation):
         raise TypeError(f"{name} must be an optax.GradientTransformation, got {type(value).__name__}.")
-
-
-def _check_callable(name: str, value: Any, signature: str) -> None:
-    if not callable(value):
-        raise TypeError(f"{name} must be a callable {signature}, got {type(value).__name__} {value!r}.")
 
 
 def _check_hand_off(hand_off: HandOff, first_state: Any, second_state: Any) -> None:
@@ -114,9 +109,9 @@ def switching(
     """``switch_when``, with ``name`` (the public piece built on it) in its error messages."""
     _check_transformation("first", first)
     _check_transformation("second", second)
-    _check_callable("should_switch", should_switch, "(first_state, updates_done) -> bool")
+    check_callable("should_switch", should_switch, "(first_state, updates_done) -> bool")
     if hand_off is not None:
-        _check_callable("hand_off", hand_off, "(first_state, second_state) -> second_state")
+        check_callable("hand_off", hand_off, "(first_state, second_state) -> second_state")
     hand_off = hand_off or (lambda first_state, second_state: second_state)
 
     def hand_off_if(switch_now, first_state, second_state):

@@ -91,9 +91,12 @@ def check_mask(name: str, mask: Mask | None) -> None:
     Whether the tree matches the params can only be checked once they are seen
     (``resolve_mask``, in ``init`` and ``update``).
     """
-    if mask is None or callable(mask):
-        return
-    for path, leaf in jax.tree_util.tree_leaves_with_path(mask):
+    if mask is not None and not callable(mask):
+        _check_bool_leaves(name, mask)
+
+
+def _check_bool_leaves(name: str, tree: Any) -> None:
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
         if not isinstance(leaf, bool):
             where = f" at {path_string(path)!r}" if path else ""
             raise TypeError(
@@ -124,9 +127,5 @@ def resolve_mask(mask: Mask | None, params: Any, name: str = "mask") -> Any:
             f"{name} must have the structure of the params.\n"
             f"  params: {params_structure}\n  {name}: {mask_structure}"
         )
-    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-        if not isinstance(leaf, bool):
-            raise TypeError(
-                f"{name} leaves must be Python bools; at {path_string(path)!r} got {leaf!r}."
-            )
+    _check_bool_leaves(name, tree)
     return tree

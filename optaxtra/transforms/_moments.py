@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from .._fast_paths import fast_paths_enabled
-from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve, resolve_decay
+from .._hyperparams import ScalarOrSchedule, compute_dtype, is_exactly_zero, resolve, resolve_decay
 from .._in_place import increment
 from .._leaves import first_moment_dtype, frozen_update, is_trainable, second_moment_dtype
 from .._stochastic_rounding import stochastic_round_to_bfloat16
@@ -231,7 +231,7 @@ def update_moments(
 
 def resolve_eps_root(eps_root: ScalarOrSchedule, count: jax.Array) -> jax.Array | None:
     """``eps_root`` at step ``count``, or None where it is the constant 0 (nothing to add)."""
-    if not callable(eps_root) and not isinstance(eps_root, jax.Array) and eps_root == 0:
+    if is_exactly_zero(eps_root):
         return None
     return resolve(eps_root, count)
 
