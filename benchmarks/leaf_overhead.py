@@ -103,18 +103,24 @@ def _adam_leaf(recompute):
     return leaf
 
 
+def adam_step(recompute):
+    """``(params, mu, nu, grads, t) -> (params, mu, nu, t + 1)`` over lists of leaves, in one form."""
+    leaf = _adam_leaf(recompute)
+
+    def step(ps, ms, vs, gs, t):
+        c1, c2 = 1 - B1**t, 1 - B2**t
+        out = [leaf(p, g, m, v, c1, c2) for p, g, m, v in zip(ps, gs, ms, vs)]
+        return [o[0] for o in out], [o[1] for o in out], [o[2] for o in out], t + 1
+
+    return step
+
+
 def adam_forms(shapes):
     """Per form: kernels, copies, compile seconds, median step ms."""
     grads = [jax.random.normal(jax.random.PRNGKey(i), s) for i, s in enumerate(shapes)]
     results, compiled, args = {}, {}, {}
     for name in ("from new moments", "recomputed"):
-        leaf = _adam_leaf(name == "recomputed")
-
-        def step(ps, ms, vs, gs, t, leaf=leaf):
-            c1, c2 = 1 - B1**t, 1 - B2**t
-            out = [leaf(p, g, m, v, c1, c2) for p, g, m, v in zip(ps, gs, ms, vs)]
-            return [o[0] for o in out], [o[1] for o in out], [o[2] for o in out], t + 1
-
+        step = adam_step(recompute=name == "recomputed")
         state = ([jnp.ones(s) for s in shapes], [jnp.zeros(s) for s in shapes], [jnp.zeros(s) for s in shapes])
         start = time.perf_counter()
         compiled[name] = jax.jit(step, donate_argnums=(0, 1, 2)).lower(*state, grads, jnp.float32(1)).compile()

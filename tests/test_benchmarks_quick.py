@@ -153,3 +153,27 @@ def test_unrecorded_ratio_experiments_apply_the_same_updates_and_keep_the_old_ra
         ratios = lambda s: optax.tree_utils.tree_get(s, "ratios")
         assert ratios(old_after) is ratios(old)
         assert not all(float(r) == 1.0 for r in jax.tree.leaves(ratios(state)))
+
+
+def test_leaf_overhead_adam_forms_are_one_adam():
+    """The two forms ``leaf_overhead.py`` times compute the same step, and it is Adam's."""
+    import leaf_overhead
+
+    shapes = [(3, 5), (7,)]
+    grads = [jax.random.normal(jax.random.PRNGKey(i), s) for i, s in enumerate(shapes)]
+    params = [jnp.ones(s) for s in shapes]
+    opt = optax.adam(leaf_overhead.LR, leaf_overhead.B1, leaf_overhead.B2, leaf_overhead.EPS)
+    reference = (params, opt.init(params))
+    forms = {r: (params, [jnp.zeros(s) for s in shapes], [jnp.zeros(s) for s in shapes], jnp.float32(1))
+             for r in (False, True)}
+    for _ in range(3):
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 counts with Python floats
+            updates, state = opt.update(grads, reference[1], reference[0])
+        reference = (optax.apply_updates(reference[0], updates), state)
+        for recompute, (p, m, v, t) in forms.items():
+            forms[recompute] = jax.jit(leaf_overhead.adam_step(recompute))(p, m, v, grads, t)
+    for p, m, v, t in forms.values():
+        assert float(t) == 4
+        chex.assert_trees_all_close(p, reference[0], rtol=1e-6)
+        chex.assert_trees_all_close((m, v), (reference[1][0].mu, reference[1][0].nu), rtol=1e-6)
+    chex.assert_trees_all_close(forms[False], forms[True], rtol=1e-6)
