@@ -99,3 +99,18 @@ def test_the_chain_listing_names_real_pieces():
         assert hasattr(optaxtra, name) or name in assigned, name
     assert hasattr(optax, "chain")
     assert assigned <= set(optaxtra.OPTIMIZERS), assigned - set(optaxtra.OPTIMIZERS)
+
+
+def test_readme_user_files_work_with_compare(tmp_path):
+    """``my_chains.py`` and ``my_task.py`` as the README writes them, run as its commands use them."""
+    files = re.findall(r"```python\n(# (my_\w+\.py)\n.*?)```", README, re.S)
+    assert sorted(name for _, name in files) == ["my_chains.py", "my_task.py"]
+    for code, name in files:
+        (tmp_path / name).write_text(code)
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    command = [sys.executable, "-m", "optaxtra", "compare", "--task", "my_task.py:make_task",
+               "--optimizers", "adam,my_chains:clipped_adam", "--lrs", "1e-2", "--seeds", "1", "--out", "results"]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = (tmp_path / "results" / "summary.txt").read_text()
+    assert "tanh-regression: best" in summary and "clipped_adam" in summary and "adam" in summary
