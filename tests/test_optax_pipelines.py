@@ -6,7 +6,9 @@ chain with ``clip_by_global_norm`` equals the optimizer fed clipped gradients;
 ``MultiSteps`` equals the optimizer fed the accumulated mean every k steps;
 ``apply_if_finite`` skips a NaN step as if it never happened;
 ``inject_hyperparams`` equals the plain optimizer, and a learning rate changed
-in its state equals the plain optimizer rebuilt with that rate.
+in its state equals the plain optimizer rebuilt with that rate; ``flatten``
+leaves every elementwise optimizer unchanged and makes the trust-ratio ones
+act on one layer holding every param.
 
 The trajectories run op by op (``jax.disable_jit``: ``lax.cond`` runs one
 branch in Python and no program is compiled per combination) and must agree
@@ -23,6 +25,7 @@ import functools
 from typing import Any, Callable
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -215,6 +218,29 @@ def test_inject_hyperparams(name):
     reported = optaxtra.diagnostics(state)[f"hyperparams/{hyperparameter}"]
     assert float(reported) == np.float32(2 * LEARNING_RATE)
     assert_jit_stable(tx, grads[0])
+
+
+# Optimizers with a per-layer trust ratio: under optax.flatten the whole model is one layer.
+PER_LAYER = {"lamb", "ralamb", "lars"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_flatten(name):
+    """``optax.flatten`` (one flat state, for many small leaves): elementwise optimizers unchanged."""
+    grads = make_grads(STEPS)
+    actual, _ = trajectory(optax.flatten(optimizer(name)), make_params(), grads)
+    if name not in PER_LAYER:  # swats too: its projection's sums change order, not its updates here
+        expected, _ = trajectory(optimizer(name), make_params(), grads)
+        assert_identical(actual, expected)
+    else:
+        # What flatten means for these: the optimizer run on one leaf holding every param.
+        flat_params, unravel = jax.flatten_util.ravel_pytree(make_params())
+        flat_grads = [jax.flatten_util.ravel_pytree(g)[0] for g in grads]
+        one_layer, _ = trajectory(optimizer(name), flat_params, flat_grads)
+        assert_identical(actual, [unravel(u) for u in one_layer])
+        per_layer, _ = trajectory(optimizer(name), make_params(), grads)  # and not the per-layer one
+        assert not np.allclose(actual[0]["kernel"], per_layer[0]["kernel"], rtol=1e-3)
+    assert_jit_stable(optax.flatten(optimizer(name)), grads[0])
 
 
 WRAPPERS: dict[str, Callable[[optax.GradientTransformation], optax.GradientTransformation]] = {
