@@ -62,7 +62,17 @@ def machine() -> dict[str, Any]:
         "jaxlib": jaxlib.__version__,
         "optax": optax.__version__,
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "environment": settings_from_environment(),
     }
+
+
+# Variables that change what is measured: XLA's and JAX's flags, glibc malloc's tuning.
+ENVIRONMENT_PREFIXES = ("XLA_", "JAX_", "MALLOC_")
+
+
+def settings_from_environment() -> dict[str, str]:
+    """The environment variables that change what is measured, as set for this run."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENVIRONMENT_PREFIXES)}
 
 
 def many_vs_few(results: dict[str, Any], many: str, few: str) -> list[dict[str, Any]]:
@@ -138,6 +148,14 @@ def _tree_table(name: str, tree: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _environment_line(m: dict[str, Any]) -> str:
+    if "environment" not in m:  # results written before the environment was recorded
+        return "Environment variables not recorded."
+    if not m["environment"]:
+        return "No XLA_, JAX_ or MALLOC_ variables set."
+    return "Set: " + ", ".join(f"`{k}={v}`" for k, v in m["environment"].items()) + "."
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results as markdown: header with machine and settings, then one table per tree."""
     m = results["machine"]
@@ -145,7 +163,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"Run {m['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GiB "
         f"({m['device']}); Python {m['python']}, jax {m['jax']}, jaxlib {m['jaxlib']}, "
-        f"optax {m['optax']}.",
+        f"optax {m['optax']}. "
+        + _environment_line(m),
         f"Load average (1, 5, 15 min) at start {m['load_average_start']}, at end "
         f"{m.get('load_average_end')}"
         + ("; trees and rows not run then are kept from earlier runs (each table gives its run; "

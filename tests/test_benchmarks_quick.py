@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,9 @@ import measure  # noqa: E402
 import trees  # noqa: E402
 
 
+QUIET_XLA_FLAG = "--xla_cpu_enable_fast_math=false"  # XLA:CPU's default: changes nothing
+
+
 def test_quick_benchmark_writes_tables(tmp_path):
     out, results = tmp_path / "README.md", tmp_path / "results.json"
     out.write_text("# Notes kept around the results\n\n<!-- results:start -->\nold\n<!-- results:end -->\ntail\n")
@@ -32,8 +36,12 @@ def test_quick_benchmark_writes_tables(tmp_path):
          "--trees", "gpt2_tiny,many_small_tiny,few_large_tiny",
          "--optimizers", "adam,lookahead_adam", "--out", str(out), "--json", str(results)],
         check=True, cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "MALLOC_"))}
+        | {"XLA_FLAGS": QUIET_XLA_FLAG, "MALLOC_ARENA_MAX": "4"},
     )
     text = out.read_text()
+    # A run records the flags it ran under, in the JSON and in the header.
+    assert f"`XLA_FLAGS={QUIET_XLA_FLAG}`" in text and "`MALLOC_ARENA_MAX=4`" in text
     assert text.startswith("# Notes kept around the results") and text.endswith("tail\n")
     assert "old" not in text
     assert "| optimizer | step ms" in text and "| lookahead_adam |" in text
@@ -45,6 +53,8 @@ def test_quick_benchmark_writes_tables(tmp_path):
         assert row["optaxtra"]["median_ms"] > 0 and row["floor"]["median_ms"] > 0
         assert row["optax"] is not None and row["ratios"]["optax"] > 0
     assert data["machine"]["jax"] == jax.__version__
+    environment = data["machine"]["environment"]
+    assert environment["XLA_FLAGS"] == QUIET_XLA_FLAG and environment["MALLOC_ARENA_MAX"] == "4"
 
 
 def test_device_loop_mode_runs_every_optimizer_and_times_per_step(tmp_path):
