@@ -30,7 +30,7 @@ from ..transforms._adam import ScaleByAdamState
 from ..transforms._learning_rate import ScaleByLearningRateState
 from ..transforms._moments import adaptive_step, check_moments, default_estimator, update_moments
 from ._switch import SwitchState
-from ._swats_phases import momentum_step, projection, sum_of_products
+from ._swats_phases import momentum_step, products, projection, total
 
 __all__ = ["fused_swats_switch"]
 
@@ -98,10 +98,16 @@ def fused_swats_switch(
         # only array XLA stores, once for the products and the update) and are scaled after.
         directions = jax.tree.map(adam_step, grads, mu, nu)
         steps = jax.tree.map(lambda d: (-rate).astype(d.dtype) * d, directions)
-        dots = (
-            -rate * sum_of_products(directions, grads),
-            rate**2 * sum_of_products(directions, directions),
+        # The per-leaf products are summed under a cond on the phase: after the switch the
+        # projection is discarded, and the cond keeps XLA from fusing every leaf's last reduction
+        # and the sum into one kernel, whose code grew faster than the leaf count (compile on
+        # 2,000 leaves: see benchmarks/README.md, "What made optaxtra faster").
+        terms = (products(directions, grads), products(directions, directions))
+        zero = jnp.zeros([], jnp.float32)
+        step_dot_grad, step_dot_step = jax.lax.cond(
+            switched, lambda t: (zero, zero), lambda t: (total(t[0]), total(t[1])), terms
         )
+        dots = (-rate * step_dot_grad, rate**2 * step_dot_step)
         inner = (
             ScaleByAdamState(moments.count, mu, nu),
             ScaleByLearningRateState(increment(rate_state.count), rate),

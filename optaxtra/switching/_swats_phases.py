@@ -25,7 +25,9 @@ __all__ = [
     "momentum_step",
     "projection",
     "sgd_phase",
+    "products",
     "sum_of_products",
+    "total",
 ]
 
 
@@ -64,17 +66,26 @@ class SwatsSgdState(NamedTuple):
     learning_rate: jax.Array
 
 
-def sum_of_products(a: Any, b: Any) -> jax.Array:
-    """``sum(a * b)`` over every floating leaf, in float32.
+def products(a: Any, b: Any) -> list[jax.Array]:
+    """``sum(x * y)`` of each floating leaf pair, in float32.
 
     As dot products (``jnp.vdot``): XLA reads both operands in place, where a
     sum of an elementwise product stores the product when an operand is also
     used elsewhere (Adam's step, in SWATS).
     """
     pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b))
-    terms = [jnp.vdot(x.astype(jnp.float32).ravel(), y.astype(jnp.float32).ravel()) for x, y in pairs
-             if jnp.issubdtype(x.dtype, jnp.floating)]
+    return [jnp.vdot(x.astype(jnp.float32).ravel(), y.astype(jnp.float32).ravel()) for x, y in pairs
+            if jnp.issubdtype(x.dtype, jnp.floating)]
+
+
+def total(terms: list[jax.Array]) -> jax.Array:
+    """The float32 sum of ``terms``, added left to right from zero."""
     return sum(terms, jnp.zeros([], jnp.float32))
+
+
+def sum_of_products(a: Any, b: Any) -> jax.Array:
+    """``sum(a * b)`` over every floating leaf, in float32: ``total(products(a, b))``."""
+    return total(products(a, b))
 
 
 Projection = Callable[[jax.Array, jax.Array, SwatsAdamState], SwatsAdamState]
