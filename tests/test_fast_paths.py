@@ -16,7 +16,6 @@ exactly.
 from __future__ import annotations
 
 import contextlib
-import re
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +24,7 @@ import optax
 import pytest
 
 import optaxtra
+from tests._hlo import wide_kernels
 
 NAMES = sorted(optaxtra.OPTIMIZERS)
 STEPS = 13  # covers the syncs of lookahead (k = 5: steps 5, 10) and ranger (k = 6: 6, 12)
@@ -310,9 +310,5 @@ def test_fast_swats_sums_its_products_outside_the_reductions():
     """
     params = {f"w{i}": jnp.full((20, 25), 1.0 + i / 50) for i in range(50)}
     tx = optaxtra.swats(1e-2)
-    step = lambda p, s, g: tx.update(g, s, p)
-    hlo = jax.jit(step).lower(params, tx.init(params), params).compile().as_text()
-    bodies = dict(re.findall(r"\n(%[\w.\-]+) \(.*?\n(.*?)\n}", hlo, re.S))
-    fusions = re.findall(r"fusion\((.*?)\), kind=\w+, calls=(%[\w.\-]+)", hlo)
-    widest_reduction = max(len(operands.split(",")) for operands, body in fusions if "reduce(" in bodies[body])
-    assert widest_reduction <= 8, widest_reduction
+    wide = wide_kernels(lambda p, s, g: tx.update(g, s, p), params, tx.init(params), params, reducing=True)
+    assert not wide, wide
