@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .._across_leaves import combine_apart
 from .._fast_paths import fast_paths_enabled
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve
 from .._in_place import increment
@@ -98,14 +99,13 @@ def fused_swats_switch(
         # only array XLA stores, once for the products and the update) and are scaled after.
         directions = jax.tree.map(adam_step, grads, mu, nu)
         steps = jax.tree.map(lambda d: (-rate).astype(d.dtype) * d, directions)
-        # The per-leaf products are summed under a cond on the phase: after the switch the
-        # projection is discarded, and the cond keeps XLA from fusing every leaf's last reduction
-        # and the sum into one kernel, whose code grew faster than the leaf count (compile on
-        # 2,000 leaves: see benchmarks/README.md, "What made optaxtra faster").
-        terms = (products(directions, grads), products(directions, directions))
+        # Summed apart from the per-leaf products (see _across_leaves), and only before the
+        # switch: after it the projection is discarded.
         zero = jnp.zeros([], jnp.float32)
-        step_dot_grad, step_dot_step = jax.lax.cond(
-            switched, lambda t: (zero, zero), lambda t: (total(t[0]), total(t[1])), terms
+        step_dot_grad, step_dot_step = combine_apart(
+            lambda t: (total(t[0]), total(t[1])),
+            (products(directions, grads), products(directions, directions)),
+            unless=switched, otherwise=(zero, zero),
         )
         dots = (-rate * step_dot_grad, rate**2 * step_dot_step)
         inner = (
