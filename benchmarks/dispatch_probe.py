@@ -9,7 +9,7 @@ leaves is bound by the host)::
 ``optax.adam`` alone, optaxtra's ``adam``, each half of one with the other's
 learning-rate piece, and ``optax.adam`` chained with a piece that records a
 float32 scalar: as a constant (XLA copies it into a fresh buffer), computed into
-a fresh buffer, or written over its donated old value (``optaxtra._in_place``);
+a fresh buffer, or written over its donated old value (``optaxtra._xla``);
 and 146 per-leaf scalars, fresh or written over the old ones. Each is timed as in
 ``kernels.py`` (calls waited on alone, and back-to-back dispatch), in rounds
 whose order rotates. Its output on an H200 is in
@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import optax
 
 import optaxtra
-from optaxtra._in_place import overwrite
+from optaxtra._xla import overwrite
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import equivalents  # noqa: E402

@@ -107,7 +107,7 @@ def test_every_output_of_a_donated_step_is_written_over_a_donated_input(name):
     A field the step never reads is dropped from the jitted step's inputs, so
     its new value gets a fresh buffer on every call: on a GPU, the one recorded
     learning rate made an Adam call take 1.2x optax's time to dispatch
-    (``optaxtra/_in_place.py``).
+    (``optaxtra/_xla.py``).
     """
     tx = CASES[name](0.1)
     params = jax.tree.map(jnp.array, PARAMS)
@@ -134,7 +134,7 @@ def _entry_copies(step, params, state) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(optaxtra.OPTIMIZERS))
 def test_a_donated_step_copies_nothing(name):
-    """Counts are incremented as one shared value (``optaxtra._in_place.increment``).
+    """Counts are incremented as one shared value (``optaxtra._xla.increment``).
 
     Written ``count + 1``, the add was copied into each reader of the new
     count, which then read the donated old one after its buffer had been

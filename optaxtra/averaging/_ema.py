@@ -10,7 +10,7 @@ import optax
 
 from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, resolve_decay
-from .._in_place import increment, overwrite
+from .._xla import increment, overwrite
 from .._tree_checks import check_state_type
 from .._validation import check_bool, check_int, check_real
 from ._source import check_source, init_average, update_average, weights_after

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from .._diagnostics import register_diagnostics
-from .._in_place import increment, overwrite
+from .._xla import increment, overwrite
 from .._tree_checks import check_state_type
 from .._validation import check_bool, check_int
 from ._source import check_source, init_average, update_average, weights_after

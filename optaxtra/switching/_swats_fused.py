@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .._across_leaves import combine_apart
+from .._xla import combine_apart
 from .._fast_paths import fast_paths_enabled
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve
-from .._in_place import increment
+from .._xla import increment
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
 from ..transforms._adam import ScaleByAdamState
@@ -99,7 +99,7 @@ def fused_swats_switch(
         # only array XLA stores, once for the products and the update) and are scaled after.
         directions = jax.tree.map(adam_step, grads, mu, nu)
         steps = jax.tree.map(lambda d: (-rate).astype(d.dtype) * d, directions)
-        # Summed apart from the per-leaf products (see _across_leaves), and only before the
+        # Summed apart from the per-leaf products (see optaxtra._xla.combine_apart), and only before the
         # switch: after it the projection is discarded.
         zero = jnp.zeros([], jnp.float32)
         step_dot_grad, step_dot_step = combine_apart(

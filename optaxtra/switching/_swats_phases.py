@@ -14,7 +14,7 @@ import optax
 
 from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve_decay
-from .._in_place import increment
+from .._xla import increment
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_tree_matches
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from .._diagnostics import register_diagnostics
-from .._in_place import increment
+from .._xla import increment
 from .._tree_checks import check_state_type
 from .._validation import check_callable, check_int
 

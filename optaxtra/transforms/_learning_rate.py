@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from .._hyperparams import ScalarOrSchedule, resolve
-from .._in_place import increment, overwrite
+from .._xla import increment, overwrite
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_real

@@ -11,7 +11,7 @@ import optax
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_int, check_real
 from .._fast_paths import fast_paths_enabled
-from .._in_place import increment, overwrite
+from .._xla import increment, overwrite
 from ._lookahead_sync import sync_fast, sync_plain
 
 __all__ = ["LookaheadState", "lookahead_state", "slow_params"]

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 
 from .._fast_paths import fast_paths_enabled
 from .._hyperparams import ScalarOrSchedule, compute_dtype, is_exactly_zero, resolve, resolve_decay
-from .._in_place import increment
+from .._xla import increment
 from .._leaves import first_moment_dtype, frozen_update, is_trainable, second_moment_dtype
 from .._stochastic_rounding import stochastic_round_to_bfloat16
 from .._tree_checks import check_tree_matches

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 
 from .._hyperparams import ScalarOrSchedule, resolve
-from .._in_place import overwrite
+from .._xla import overwrite
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
 from .._validation import check_bool, check_choice, check_dtype, check_nu_dtype, check_real

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .._across_leaves import combine_apart
+from .._xla import combine_apart
 from .._diagnostics import register_diagnostics
 from .._leaves import is_trainable
 from .._tree_checks import check_state_type

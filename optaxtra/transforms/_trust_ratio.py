@@ -11,7 +11,7 @@ import optax
 
 from .._fast_paths import fast_paths_enabled
 from .._hyperparams import compute_dtype, is_exactly_zero
-from .._in_place import overwrite
+from .._xla import overwrite
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_real

@@ -1,33 +1,39 @@
-"""State fields written over their donated old values: ``overwrite`` and ``increment``.
+"""Arrangements of optimizer code for what XLA compiles well: the one module for them.
 
-Some state fields are records for ``optaxtra.diagnostics`` (the learning rate
-applied, RAdam's rho and r, each layer's trust ratio, whether Lookahead
-synced): the update computes them but never reads their previous value. A
-jitted step drops an input it never reads, so a donated field of that kind
-cannot be donated: its new value goes to a fresh buffer on every call, and a
-constant one (a fixed learning rate) is copied there. On the CPU that costs
-nothing measurable; on a GPU, where a step over a few hundred leaves is bound
-by the host, the one recorded learning rate made a GPT-2-sized Adam call take
-1.2x optax's time to dispatch; a probe recording a scalar over its old value
-took 0.96x (``benchmarks/README.md``, "Each step its own call: the host").
-``tests/test_donation.py`` checks that every output of each optimizer's
-donated step reuses a donated buffer.
+The pieces compute the same numbers in any arrangement; these helpers exist
+because of three things XLA does, each measured (``benchmarks/README.md``,
+"What we tried"):
 
-Step counts have the opposite trouble: the update reads the old count and
-writes the new one into its buffer. Written ``count + 1``, XLA copies the
-add into every reader, which then reads the old count after the new one has
-taken its buffer, so XLA copies the count first: one more operation per
-piece (a kernel launch on a GPU; optax's Adam has none). ``increment`` gives
-the new count as one value its readers share.
+* **A field the step never reads is not donated.** Some state fields are records
+  for ``optaxtra.diagnostics`` (the learning rate applied, RAdam's rho and r,
+  each layer's trust ratio, whether Lookahead synced): the update computes them
+  but never reads their old value, so a jitted step drops that input, and the
+  new value goes to a fresh buffer on every call (on a GPU, a host-bound step
+  pays a kernel launch for it). ``overwrite`` writes the new value so that it
+  reads the old one, and takes its buffer. ``tests/test_donation.py`` checks
+  that every output of each optimizer's donated step reuses a donated buffer.
+* **A bare ``count + 1`` is copied into each reader.** Its readers then read the
+  old count after the new one has taken its buffer, so XLA copies the count
+  first: one more operation per piece. ``increment`` gives the new count as one
+  value its readers share.
+* **XLA fuses across leaves.** A sum or conjunction of per-leaf scalars (SWATS's
+  dot products, ``skip_nonfinite``'s finiteness checks) is fused with the
+  reductions that produce them into one kernel with an operand or two per leaf,
+  or into every kernel that reads it; XLA:CPU's compile time for such kernels
+  grows faster than the leaf count. Optimization barriers and chunked or
+  stacked sums do not prevent it; a ``lax.cond`` is a boundary XLA does not
+  fuse across, so ``combine_apart`` runs the combination in a branch of its own.
 """
 
 from __future__ import annotations
+
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["increment", "overwrite"]
+__all__ = ["combine_apart", "increment", "overwrite"]
 
 
 def _lowest(dtype: np.dtype) -> jax.Array:
@@ -65,7 +71,7 @@ def overwrite(previous: jax.Array, value: jax.Array) -> jax.Array:
 
     Example:
       >>> import jax, jax.numpy as jnp
-      >>> from optaxtra._in_place import overwrite
+      >>> from optaxtra._xla import overwrite
       >>> step = jax.jit(lambda rate: overwrite(rate, 0.5), donate_argnums=0)
       >>> step(jnp.float32(0.1))
       Array(0.5, dtype=float32)
@@ -100,9 +106,25 @@ def increment(count: jax.Array) -> jax.Array:
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from optaxtra._in_place import increment
+      >>> from optaxtra._xla import increment
       >>> increment(jnp.int32(4)), increment(jnp.int32(2**31 - 1))
       (Array(5, dtype=int32), Array(2147483647, dtype=int32))
     """
     count = jnp.asarray(count, jnp.int32)
     return jnp.where(count < jnp.iinfo(jnp.int32).max, count + 1, count)
+
+
+def combine_apart(combine: Callable[[Any], Any], terms: Any, *, unless: jax.Array, otherwise: Any) -> Any:
+    """``combine(terms)``, or ``otherwise`` where ``unless`` holds, behind a ``lax.cond``.
+
+    Args:
+      combine: ``terms -> result``, e.g. a sum of per-leaf scalars.
+      terms: the per-leaf values (a pytree of arrays).
+      unless: a traced boolean scalar. A predicate the compiler can fold would
+        remove the cond, and the boundary with it.
+      otherwise: the result where ``unless`` holds, shaped like ``combine``'s.
+
+    Returns:
+      ``combine(terms)`` where ``unless`` is false, else ``otherwise``.
+    """
+    return jax.lax.cond(unless, lambda _: otherwise, combine, terms)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from optaxtra._in_place import overwrite
+from optaxtra._xla import overwrite
 
 SPECIAL = [0.0, -0.0, 1.5, -3.0, np.inf, -np.inf, np.nan, np.finfo(np.float32).tiny]
 
