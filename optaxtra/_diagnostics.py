@@ -9,11 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .transforms._learning_rate import ScaleByLearningRateState
-from .transforms._lookahead import LookaheadState
-from .transforms._masking import path_string
-from .transforms._rectifier import ScaleByRadamRectifierState
-from .transforms._trust_ratio import TrustRatioState
+from ._trees import find_states, path_string
 from ._validation import check_registration
 
 __all__ = ["diagnostics", "register_diagnostics"]
@@ -33,24 +29,6 @@ def register_diagnostics(state_type: type, reader: Callable[[Any], dict[str, jax
     """
     check_registration(state_type, reader, "state -> dict of scalars")
     _REGISTRY[state_type] = reader
-
-
-def _children(node: Any) -> list[tuple[str, Any]]:
-    if isinstance(node, dict):
-        return [(str(key), value) for key, value in node.items()]
-    if isinstance(node, tuple) and hasattr(node, "_fields"):
-        return list(zip(node._fields, node))
-    if isinstance(node, (tuple, list)):
-        return [(str(index), value) for index, value in enumerate(node)]
-    return []
-
-
-def _collect(node: Any, path: str, out: list[tuple[str, str, jax.Array]]) -> None:
-    reader = _REGISTRY.get(type(node))
-    if reader is not None:
-        out.extend((path, name, value) for name, value in reader(node).items())
-    for key, child in _children(node):
-        _collect(child, f"{path}/{key}" if path else key, out)
 
 
 def diagnostics(opt_state: Any) -> dict[str, jax.Array]:
@@ -87,28 +65,16 @@ def diagnostics(opt_state: Any) -> dict[str, jax.Array]:
       >>> print(f"{float(stats['rectifier/rho_t']):.3f} {float(stats['rectifier/adaptive'])}")
       5.994 1.0
     """
-    found: list[tuple[str, str, jax.Array]] = []
-    _collect(opt_state, "", found)
+    found = [
+        (path_string(path), name, value)
+        for path, state in find_states(opt_state, tuple(_REGISTRY))
+        for name, value in _REGISTRY[type(state)](state).items()
+    ]
     counts = Counter(name for _, name, _ in found)
     return {
         (f"{path}/{name}" if counts[name] > 1 and path else name): jnp.asarray(value, jnp.float32)
         for path, name, value in found
     }
-
-
-def _trust_ratios(state: TrustRatioState) -> dict[str, jax.Array]:
-    pairs = jax.tree_util.tree_leaves_with_path(state.ratios)
-    stats = {f"trust_ratio/{path_string(path)}": ratio for path, ratio in pairs}
-    if pairs:
-        stacked = jnp.stack([ratio for _, ratio in pairs])
-        stats.update(
-            {
-                "trust_ratio/min": stacked.min(),
-                "trust_ratio/mean": stacked.mean(),
-                "trust_ratio/max": stacked.max(),
-            }
-        )
-    return stats
 
 
 def _hyperparams(state: optax.InjectHyperparamsState) -> dict[str, jax.Array]:
@@ -119,17 +85,6 @@ def _hyperparams(state: optax.InjectHyperparamsState) -> dict[str, jax.Array]:
     }
 
 
-register_diagnostics(
-    ScaleByRadamRectifierState,
-    lambda s: {
-        "rectifier/rho_t": s.rho,
-        "rectifier/r_t": s.rectification,
-        "rectifier/adaptive": s.rectification > 0,
-    },
-)
-register_diagnostics(TrustRatioState, _trust_ratios)
-register_diagnostics(LookaheadState, lambda s: {"lookahead/synced": s.synced, "lookahead/step": s.count})
-register_diagnostics(ScaleByLearningRateState, lambda s: {"learning_rate": s.learning_rate})
 register_diagnostics(optax.InjectHyperparamsState, _hyperparams)
 # optax 0.2.8's inject_hyperparams builds this one (not a subclass of the above).
 register_diagnostics(optax.InjectStatefulHyperparamsState, _hyperparams)

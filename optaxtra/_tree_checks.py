@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._leaves import is_trainable, leaf_dtype
-from .transforms._masking import path_string
+from ._trees import path_string
 
 __all__ = ["check_state_type", "check_tree_matches"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
+from .._trees import find_states
 
 from ._ema import EmaAveragingState
 from ._swa import SwaAveragingState
@@ -42,10 +42,9 @@ def averaged_params(opt_state: Any) -> Any:
       >>> state.params["w"], optaxtra.averaged_params(state)["w"]  # params stay plain
       (Array([-0.1, -0.1], dtype=float32), Array([-0.1, -0.1], dtype=float32))
     """
-    nodes = jax.tree.leaves(opt_state, is_leaf=lambda node: isinstance(node, _AVERAGING_STATES))
-    for node in nodes:
-        if isinstance(node, _AVERAGING_STATES):
-            return node.average
+    found = find_states(opt_state, _AVERAGING_STATES)
+    if found:
+        return found[0][1].average
     raise ValueError(
         "opt_state holds no averaged weights: wrap the optimizer in "
         "optaxtra.ema_averaging or optaxtra.swa_averaging."

@@ -16,12 +16,12 @@ import jax.numpy as jnp
 import optax
 
 from .._hyperparams import compute_dtype
+from .._trees import find_states
 from ..transforms._lookahead import LookaheadState, slow_params
 
 
 def _has_lookahead(state: Any) -> bool:
-    nodes = jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, LookaheadState))
-    return any(isinstance(node, LookaheadState) for node in nodes)
+    return bool(find_states(state, LookaheadState))
 
 
 def check_source(name: str, inner_state: Any, average_slow_weights: bool) -> None:

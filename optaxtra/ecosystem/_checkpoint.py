@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..transforms._masking import path_string
+from .._trees import path_string
 
 __all__ = ["check_checkpoint"]
 

@@ -5,24 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+from optax import tree_utils as otu
 
+from .._trees import unwrap_variables
 from .._validation import check_real
 from ._switch import HandOff
 
 __all__ = ["carry_first_moment"]
 
 
-def _named_fields(tree: Any, field: str) -> list[Any]:
-    has_field = lambda node: isinstance(node, tuple) and field in getattr(node, "_fields", ())
-    return [node for node in jax.tree.leaves(tree, is_leaf=has_field) if has_field(node)]
+def _is_state_field(path: tuple[Any, ...], _: Any) -> bool:
+    """A NamedTuple field, not a parameter that happens to be named ``mu`` or ``trace``."""
+    return bool(path) and isinstance(path[-1], otu.NamedTupleKey)
 
 
 def _one_field(tree: Any, field: str, what: str) -> Any:
-    nodes = _named_fields(tree, field)
-    if len(nodes) != 1:
+    found = otu.tree_get_all_with_path(unwrap_variables(tree), field, _is_state_field)
+    if len(found) != 1:
         raise ValueError(f"carry_first_moment needs exactly one state with a {field!r} field in "
-                         f"the {what} optimizer's state, found {len(nodes)}.")
-    return getattr(nodes[0], field)
+                         f"the {what} optimizer's state, found {len(found)}.")
+    return found[0][1]
 
 
 def carry_first_moment(scale: float = 1.0) -> HandOff:
@@ -57,11 +59,6 @@ def carry_first_moment(scale: float = 1.0) -> HandOff:
         moment = _one_field(first_state, "mu", "first")
         buffer = _one_field(second_state, "trace", "second")
         carried = jax.tree.map(lambda m, b: (scale * m).astype(b.dtype), moment, buffer)
-        has_trace = lambda node: isinstance(node, tuple) and "trace" in getattr(node, "_fields", ())
-        return jax.tree.map(
-            lambda node: node._replace(trace=carried) if has_trace(node) else node,
-            second_state,
-            is_leaf=has_trace,
-        )
+        return otu.tree_set(second_state, _is_state_field, trace=carried)
 
     return hand_off

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, resolve
 from .._xla import increment, overwrite
 from .._leaves import frozen_update, is_trainable
@@ -76,3 +77,6 @@ def scale_by_learning_rate(
         )
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+register_diagnostics(ScaleByLearningRateState, lambda s: {"learning_rate": s.learning_rate})

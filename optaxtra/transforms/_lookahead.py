@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .._diagnostics import register_diagnostics
+from .._trees import find_states
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_int, check_real
 from .._fast_paths import fast_paths_enabled
@@ -152,11 +154,10 @@ def slow_params(opt_state: Any) -> Any:
       >>> print(optax.apply_updates(params, updates), optaxtra.slow_params(state))
       [-1.  -0.5] [0. 0.]
     """
-    found = [
-        leaf
-        for leaf in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, LookaheadState))
-        if isinstance(leaf, LookaheadState)
-    ]
+    found = find_states(opt_state, LookaheadState)
     if not found:
         raise ValueError("opt_state holds no LookaheadState: the optimizer has no lookahead.")
-    return found[0].slow
+    return found[0][1].slow
+
+
+register_diagnostics(LookaheadState, lambda s: {"lookahead/synced": s.synced, "lookahead/step": s.count})

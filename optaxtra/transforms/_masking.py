@@ -14,22 +14,11 @@ from typing import Any, Callable, Union
 
 import jax
 
-__all__ = ["Mask", "exclude_paths", "select_paths", "check_mask", "resolve_mask", "path_string"]
+from .._trees import path_string
+
+__all__ = ["Mask", "exclude_paths", "select_paths", "check_mask", "resolve_mask"]
 
 Mask = Union[Any, Callable[[Any], Any]]
-
-
-def path_string(path: tuple[Any, ...]) -> str:
-    """Joins a ``jax.tree_util`` key path as ``"dense_1/kernel"``."""
-    parts = []
-    for key in path:
-        for attribute in ("key", "name", "idx"):
-            if hasattr(key, attribute):
-                parts.append(str(getattr(key, attribute)))
-                break
-        else:
-            parts.append(str(key))
-    return "/".join(parts)
 
 
 def _path_mask(pattern: str, keep_matches: bool) -> Callable[[Any], Any]:

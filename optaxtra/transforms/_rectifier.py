@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, resolve
 from .._xla import overwrite
 from .._leaves import frozen_update, is_trainable
@@ -293,3 +294,13 @@ def scale_by_radam_rectifier(
         return updates, new_state
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+register_diagnostics(
+    ScaleByRadamRectifierState,
+    lambda s: {
+        "rectifier/rho_t": s.rho,
+        "rectifier/r_t": s.rectification,
+        "rectifier/adaptive": s.rectification > 0,
+    },
+)

@@ -9,10 +9,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .._diagnostics import register_diagnostics
 from .._fast_paths import fast_paths_enabled
 from .._hyperparams import compute_dtype, is_exactly_zero
 from .._xla import overwrite
 from .._leaves import frozen_update, is_trainable
+from .._trees import path_string
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_real
 from ._masking import Mask, check_mask, resolve_mask
@@ -208,3 +210,21 @@ def trust_ratio(
         return new_updates, TrustRatioState(ratios)
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _trust_ratio_diagnostics(state: TrustRatioState) -> dict[str, jax.Array]:
+    pairs = jax.tree_util.tree_leaves_with_path(state.ratios)
+    stats = {f"trust_ratio/{path_string(path)}": ratio for path, ratio in pairs}
+    if pairs:
+        stacked = jnp.stack([ratio for _, ratio in pairs])
+        stats.update(
+            {
+                "trust_ratio/min": stacked.min(),
+                "trust_ratio/mean": stacked.mean(),
+                "trust_ratio/max": stacked.max(),
+            }
+        )
+    return stats
+
+
+register_diagnostics(TrustRatioState, _trust_ratio_diagnostics)
