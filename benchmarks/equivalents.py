@@ -43,6 +43,7 @@ OPTAX_EQUIVALENTS: dict[str, Callable[[float], optax.GradientTransformation] | N
     "lookahead_adam": lambda lr: _lookahead(optax.adam(lr), 5),
     "adam_2k": None,
     "adam_eps": lambda lr: optax.adam(lr, eps=1e-4),
+    "adopt": lambda lr: optax.contrib.adopt(lr),
 }
 
 

@@ -1,6 +1,15 @@
 """optaxtra: the Adam family and what came after it, as composable Optax pieces.
 
-Everything public is importable from here; submodules are private.
+Everything public is importable from here and named in ``__all__``: the
+pieces (``scale_by_adam``, ``trust_ratio``, ...), each a factory returning an
+``optax.GradientTransformation``; the optimizers built from them (``adam``,
+``radam``, ``ranger``, ..., and the ``OPTIMIZERS`` table); schedules,
+parameter averaging and switching between optimizers; ``diagnostics`` for any
+optimizer state; helpers for Flax, checkpoints and device meshes.
+
+The submodules are private, except ``optaxtra.compare``: the ``optaxtra
+compare`` command, its tasks and the ``Task`` interface, which needs
+``pip install "optaxtra[compare]"`` and which ``import optaxtra`` does not import.
 """
 
 from ._diagnostics import diagnostics as diagnostics
@@ -8,7 +17,6 @@ from ._diagnostics import register_diagnostics as register_diagnostics
 from ._hyperparams import ScalarOrSchedule as ScalarOrSchedule
 
 # The pieces.
-from ._fast_paths import plain_paths as plain_paths
 from .transforms._adam import ScaleByAdamState as ScaleByAdamState
 from .transforms._adam import scale_by_adam as scale_by_adam
 from .transforms._learning_rate import ScaleByLearningRateState as ScaleByLearningRateState
@@ -48,7 +56,19 @@ from .optimizers._rectified import ranger as ranger
 from .optimizers._registry import OPTIMIZERS as OPTIMIZERS
 from .optimizers._sgd import sgd as sgd
 
-# Schedules and batch-size scaling (issue 3).
+# The successors: NAdam, Adamax, Lion.
+from .transforms._adamax import ScaleByAdamaxState as ScaleByAdamaxState
+from .transforms._adamax import scale_by_adamax as scale_by_adamax
+from .transforms._lion import ScaleByLionState as ScaleByLionState
+from .transforms._lion import scale_by_lion as scale_by_lion
+from .transforms._nadam import ScaleByNadamState as ScaleByNadamState
+from .transforms._nadam import scale_by_nadam as scale_by_nadam
+from .optimizers._adamax import adamax as adamax
+from .optimizers._lion import lion as lion
+from .optimizers._nadam import nadam as nadam
+from .optimizers._nadam import nadamw as nadamw
+
+# Schedules and batch-size scaling.
 from .schedules._batch_scaling import linear_batch_scaling as linear_batch_scaling
 from .schedules._batch_scaling import sqrt_batch_scaling as sqrt_batch_scaling
 from .schedules._one_cycle import OneCycle as OneCycle
@@ -60,7 +80,7 @@ from .schedules._warmup import linear_warmup as linear_warmup
 from .schedules._warmup import untuned_warmup as untuned_warmup
 from .schedules._warmup import untuned_warmup_steps as untuned_warmup_steps
 
-# Parameter averaging (issue 3).
+# Parameter averaging.
 from .averaging._ema import EmaAveragingState as EmaAveragingState
 from .averaging._ema import ema_averaging as ema_averaging
 from .averaging._ema import ema_warmup_decay as ema_warmup_decay
@@ -68,22 +88,23 @@ from .averaging._read import averaged_params as averaged_params
 from .averaging._swa import SwaAveragingState as SwaAveragingState
 from .averaging._swa import swa_averaging as swa_averaging
 
-# Switching between optimizers (issue 3).
+# Switching between optimizers.
 from .switching._hand_off import carry_first_moment as carry_first_moment
 from .switching._swats_phases import SwatsAdamState as SwatsAdamState
 from .switching._swats_phases import SwatsSgdState as SwatsSgdState
+from .switching._swats import scale_by_swats as scale_by_swats
 from .switching._swats import swats as swats
 from .switching._switch import SwitchState as SwitchState
 from .switching._switch import switch as switch
 from .switching._switch import switch_when as switch_when
 
-# Robustness: non-finite updates, precision (issue 7).
+# Robustness: non-finite updates, precision.
 from .transforms._momentum import TraceState as TraceState
 from .transforms._momentum import trace as trace
 from .transforms._skip_nonfinite import SkipNonfiniteState as SkipNonfiniteState
 from .transforms._skip_nonfinite import skip_nonfinite as skip_nonfinite
 
-# Ecosystem helpers: Flax, checkpointing, multi-device (issue 4).
+# Ecosystem helpers: Flax, checkpointing, multi-device.
 from .ecosystem._checkpoint import check_checkpoint as check_checkpoint
 from .ecosystem._evaluation import evaluation_model as evaluation_model
 from .ecosystem._evaluation import evaluation_params as evaluation_params
@@ -92,49 +113,78 @@ from .ecosystem._evaluation import register_evaluation_params as register_evalua
 from .ecosystem._sharding import init_sharded as init_sharded
 from .ecosystem._sharding import state_sharding as state_sharding
 
-# The compare command's tasks (issue 8).
-from .tasks._charlm import charlm_task as charlm_task
-from .tasks._digits import digits_task as digits_task
-from .tasks._interface import Task as Task
-from .tasks._interface import check_task as check_task
+# ADOPT, AdEMAMix, StableAdamW, AdamC: pieces, schedules and optimizers.
+from .optimizers._ademamix import ademamix as ademamix
+from .optimizers._ademamix import simplified_ademamix as simplified_ademamix
+from .optimizers._adopt import adopt as adopt
+from .schedules._ademamix import HalfLifeWarmup as HalfLifeWarmup
+from .schedules._ademamix import ademamix_alpha_warmup as ademamix_alpha_warmup
+from .schedules._ademamix import half_life_warmup as half_life_warmup
+from .schedules._delayed import delayed as delayed
+from .transforms._ademamix import ScaleByAdemamixState as ScaleByAdemamixState
+from .transforms._ademamix import scale_by_ademamix as scale_by_ademamix
+from .transforms._adopt import ScaleByAdoptState as ScaleByAdoptState
+from .transforms._adopt import adopt_clip as adopt_clip
+from .transforms._adopt import scale_by_adopt as scale_by_adopt
+from .transforms._simplified_ademamix import ScaleBySimplifiedAdemamixState as ScaleBySimplifiedAdemamixState
+from .transforms._simplified_ademamix import scale_by_simplified_ademamix as scale_by_simplified_ademamix
+
+# Cautious optimizers (a wrapper for any optimizer).
+from .transforms._cautious import CautiousState as CautiousState
+from .transforms._cautious import cautious as cautious
+from .optimizers._cautious import cautious_adamw as cautious_adamw
+from .optimizers._cautious import cautious_lion as cautious_lion
 
 # The public API: every name re-exported above (not the submodules, which are private).
 __all__ = [
     "AddDecayedWeightsState",
+    "CautiousState",
     "DecoupledWeightDecayState",
     "EmaAveragingState",
+    "HalfLifeWarmup",
     "LookaheadState",
     "OPTIMIZERS",
     "OneCycle",
     "ScalarOrSchedule",
     "ScaleByAdamState",
+    "ScaleByAdamaxState",
+    "ScaleByAdemamixState",
+    "ScaleByAdoptState",
     "ScaleByLearningRateState",
+    "ScaleByLionState",
+    "ScaleByNadamState",
     "ScaleByRadamRectifierState",
+    "ScaleBySimplifiedAdemamixState",
     "SecondMoment",
     "SkipNonfiniteState",
     "SwaAveragingState",
     "SwatsAdamState",
     "SwatsSgdState",
     "SwitchState",
-    "Task",
     "TraceState",
     "TrustRatioState",
     "adam",
     "adam_2k",
     "adam_eps",
+    "adamax",
     "adamw",
     "add_decayed_weights",
+    "ademamix",
+    "ademamix_alpha_warmup",
+    "adopt",
+    "adopt_clip",
     "amsgrad",
     "amsgrad_second_moment",
     "averaged_params",
     "belief_second_moment",
     "carry_first_moment",
-    "charlm_task",
+    "cautious",
+    "cautious_adamw",
+    "cautious_lion",
     "check_checkpoint",
-    "check_task",
     "decoupled_weight_decay",
+    "delayed",
     "diagnostics",
-    "digits_task",
     "ema_averaging",
     "ema_second_moment",
     "ema_warmup_decay",
@@ -142,15 +192,18 @@ __all__ = [
     "evaluation_params",
     "evaluation_state",
     "exclude_paths",
+    "half_life_warmup",
     "init_sharded",
     "lamb",
     "lars",
     "linear_batch_scaling",
     "linear_warmup",
+    "lion",
     "lookahead",
     "lookahead_state",
+    "nadam",
+    "nadamw",
     "one_cycle",
-    "plain_paths",
     "radam",
     "radam_rectification",
     "radam_rho",
@@ -159,10 +212,18 @@ __all__ = [
     "register_diagnostics",
     "register_evaluation_params",
     "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_ademamix",
+    "scale_by_adopt",
     "scale_by_learning_rate",
+    "scale_by_lion",
+    "scale_by_nadam",
     "scale_by_radam_rectifier",
+    "scale_by_simplified_ademamix",
+    "scale_by_swats",
     "select_paths",
     "sgd",
+    "simplified_ademamix",
     "skip_nonfinite",
     "slow_params",
     "sqrt_batch_scaling",

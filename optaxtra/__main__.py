@@ -1,8 +1,42 @@
-"""``python -m optaxtra``: the same command line as the ``optaxtra`` entry point."""
+"""The ``optaxtra`` command (also ``python -m optaxtra``): ``optaxtra compare``.
 
+The command lives in ``optaxtra.compare``, which needs the ``compare`` extra.
+Without it, ``main`` prints one line saying how to install it and returns 1,
+instead of an ``ImportError`` traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
 import sys
+from typing import Sequence
 
-from optaxtra.cli.main import main
+# Import names of the ``compare`` extra's packages (pyproject.toml) that the command imports.
+COMPARE_EXTRA = ("flax", "matplotlib", "rich", "scipy", "sklearn")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit code.
+
+    Args:
+      argv: the arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+      1 if the ``compare`` extra is not installed, else the command's code
+      (0 on success, 2 on bad input, 130 if interrupted).
+    """
+    missing = [name for name in COMPARE_EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"optaxtra: the command needs the compare extra ({', '.join(missing)} not installed): "
+            'pip install "optaxtra[compare]"',
+            file=sys.stderr,
+        )
+        return 1
+    from optaxtra.compare.cli.main import main as command  # Only now: it imports the extra's packages.
+
+    return command(argv)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -76,17 +76,22 @@ def frozen_update(update: Any, like: Any = None) -> Any:
 def first_moment_dtype(dtype: Any, mu_dtype: Any = None) -> np.dtype:
     """Storage dtype of a first moment (an average of gradients) for a leaf of ``dtype``.
 
-    ``mu_dtype`` when given (its complex counterpart for complex leaves), else
-    the leaf's own dtype; frozen leaves keep theirs. An average of gradients is
-    no larger than the largest gradient, so float16 can hold it.
+    ``mu_dtype`` when given, matched to the leaf's kind: its complex counterpart
+    for complex leaves (an average of complex gradients is complex; optax
+    instead casts it to the real ``mu_dtype`` and drops the imaginary part), its
+    real counterpart for real leaves (so one ``mu_dtype=jnp.complex64`` serves a
+    tree of real and complex params, as optax's does). Else the leaf's own
+    dtype; frozen leaves keep theirs. An average of gradients is no larger than
+    the largest gradient, so float16 can hold it.
     """
     dtype = jnp.dtype(dtype)
     if mu_dtype is None or not jnp.issubdtype(dtype, jnp.inexact):
         return dtype
     requested = jnp.dtype(mu_dtype)
-    if jnp.issubdtype(dtype, jnp.complexfloating) and not jnp.issubdtype(requested, jnp.complexfloating):
-        return jnp.dtype(jnp.complex128 if requested.itemsize > 4 else jnp.complex64)
-    return requested
+    real = jnp.dtype(jnp.finfo(requested).dtype)
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return jnp.dtype(jnp.complex128 if real.itemsize > 4 else jnp.complex64)
+    return real
 
 
 def second_moment_dtype(dtype: Any, mu_dtype: Any = None, nu_dtype: Any = None) -> np.dtype:

@@ -122,6 +122,11 @@ def check_tree_matches(
                 f"{prefix}: at {_where(path)}, {what} hold a {type(leaf).__name__}, not an array."
             )
         shape, expected_shape = np.shape(leaf), np.shape(expected)
+        if shape != expected_shape and what == "the updates":
+            raise ValueError(
+                f"{piece}: the gradient (update) at {_where(path)} has shape {shape}, but that "
+                f"parameter has shape {expected_shape} ({against}). {_PARAMS_HINT}"
+            )
         if shape != expected_shape:
             raise ValueError(
                 f"{prefix}: at {_where(path)}, {what} have shape {shape} and {against} "

@@ -109,8 +109,19 @@ def check_real(
         raise ValueError(f"{name} must be in {valid_range}, got {value!r}.")
 
 
-def check_int(name: str, value: Any, minimum: int = 0) -> None:
-    """Raises unless ``value`` is a Python integer (not a bool) ``>= minimum``."""
+def check_int(name: str, value: Any, minimum: int = 0, *, allow_array: bool = False) -> None:
+    """Raises unless ``value`` is a Python integer (not a bool) ``>= minimum``.
+
+    With ``allow_array``, an integer scalar array is accepted too (checked when
+    concrete; a traced one, as ``optax.inject_hyperparams`` passes, is not).
+    """
+    if allow_array and isinstance(value, (jax.Array, np.ndarray, np.integer)):
+        if np.ndim(value) != 0 or not jnp.issubdtype(jnp.result_type(value), jnp.integer):
+            raise TypeError(f"{name} must be an integer >= {minimum}, got an array of dtype "
+                            f"{jnp.result_type(value)} and shape {np.shape(value)}.")
+        if _is_traced(value) or int(value) >= minimum:
+            return
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(
             f"{name} must be an integer >= {minimum}, got {type(value).__name__} {value!r}."
@@ -145,20 +156,17 @@ def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
         raise ValueError(f"{name} must be one of {options}; got {value!r}.")
 
 
-def check_dtype(name: str, value: Any) -> None:
-    """Raises unless ``value`` is None or names a floating-point dtype."""
+def check_dtype(name: str, value: Any, *, allow_complex: bool = False) -> None:
+    """Raises unless ``value`` is None or names a floating-point (or, if allowed, complex) dtype."""
     if value is None:
         return
+    kind = "floating-point or complex" if allow_complex else "floating-point"
     try:
         dtype = np.dtype(value)
     except TypeError:
-        raise TypeError(
-            f"{name} must be None or a floating-point dtype (e.g. jnp.float32), got {value!r}."
-        ) from None
-    if not jax.dtypes.issubdtype(dtype, np.floating):
-        raise TypeError(
-            f"{name} must be None or a floating-point dtype (e.g. jnp.float32), got {dtype}."
-        )
+        raise TypeError(f"{name} must be None or a {kind} dtype (e.g. jnp.float32), got {value!r}.") from None
+    if not jax.dtypes.issubdtype(dtype, np.inexact if allow_complex else np.floating):
+        raise TypeError(f"{name} must be None or a {kind} dtype (e.g. jnp.float32), got {dtype}.")
 
 
 def check_nu_dtype(value: Any) -> None:

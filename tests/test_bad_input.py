@@ -18,6 +18,7 @@ import optax
 import pytest
 
 import optaxtra
+from optaxtra.compare import charlm_task, digits_task
 
 NAN, INF = math.nan, math.inf
 
@@ -155,11 +156,11 @@ CASES = [
          ("state_type", "'x'")),
     Case("register_evaluation_priority_string", lambda: optaxtra.register_evaluation_params(
         optaxtra.TrustRatioState, lambda s: s, priority="hi"), TypeError, ("priority", "'hi'")),
-    Case("charlm_heads_zero", lambda: optaxtra.charlm_task(heads=0), ValueError, ("heads", "0", ">= 1")),
-    Case("charlm_context_zero", lambda: optaxtra.charlm_task(context=0), ValueError, ("context", "0", ">= 1")),
-    Case("charlm_evaluation_windows_zero", lambda: optaxtra.charlm_task(evaluation_windows=0), ValueError,
+    Case("charlm_heads_zero", lambda: charlm_task(heads=0), ValueError, ("heads", "0", ">= 1")),
+    Case("charlm_context_zero", lambda: charlm_task(context=0), ValueError, ("context", "0", ">= 1")),
+    Case("charlm_evaluation_windows_zero", lambda: charlm_task(evaluation_windows=0), ValueError,
          ("evaluation_windows", "0", ">= 1")),
-    Case("digits_hidden_zero", lambda: optaxtra.digits_task(hidden=(0,)), ValueError, ("hidden[0]", "0", ">= 1")),
+    Case("digits_hidden_zero", lambda: digits_task(hidden=(0,)), ValueError, ("hidden[0]", "0", ">= 1")),
     Case("nesterov_string", lambda: optaxtra.sgd(0.1, momentum=0.9, nesterov="yes"), TypeError, ("nesterov", "'yes'")),
     Case("degenerated_to_sgd_int", lambda: optaxtra.radam(degenerated_to_sgd=1), TypeError, ("degenerated_to_sgd", "1")),
     Case("bias_correction_string", lambda: optaxtra.amsgrad(bias_correction="no"), TypeError, ("bias_correction", "'no'")),

@@ -16,15 +16,16 @@ import textwrap
 import numpy as np
 import pytest
 
-from optaxtra.cli import _runner
-from optaxtra.cli._engine import SweepResult, _grid
-from optaxtra.cli._experiments import EXPERIMENTS
-from optaxtra.cli._stats import compare
-from optaxtra.cli.experiments._common import combine
-from optaxtra.cli.main import main
+from optaxtra.compare.cli import _runner
+from optaxtra.compare.cli._engine import SweepResult, _grid
+from optaxtra.compare.cli._experiments import EXPERIMENTS
+from optaxtra.compare.cli._stats import compare
+from optaxtra.compare.cli.experiments._common import combine
+from optaxtra.compare.cli.main import main
 
 USER_MODULE = textwrap.dedent("""
     import jax, jax.numpy as jnp, optax, optaxtra
+    from optaxtra.compare import Task
 
     def regression():
         x = jax.random.normal(jax.random.key(0), (96, 4))
@@ -35,7 +36,7 @@ USER_MODULE = textwrap.dedent("""
         def sample_batch(key, batch_size):
             index = jax.random.randint(key, (batch_size,), 0, 64)
             return x[index], y[index]
-        return optaxtra.Task(
+        return Task(
             name="regression", init_params=lambda key: 0.1 * jax.random.normal(key, (4,)), loss=loss,
             sample_batch=sample_batch, validation=(x[64:], y[64:]), train_eval=(x[:64], y[:64]),
             target_loss=0.5, steps=20, batch_size=8, learning_rates=(1e-2, 1e-1))
@@ -115,7 +116,7 @@ def test_bad_user_optimizer_and_task_exit_2(user_module, capsys, tmp_path):
     assert run_cli("compare", "--optimizers", f"{user_module}:not_an_optimizer", "--out", out) == 2
     assert "not an optax.GradientTransformation" in capsys.readouterr().err
     assert run_cli("compare", "--task", f"{user_module}:clipped_sgd", "--out", out) == 2
-    assert "is not a valid optaxtra.Task" in capsys.readouterr().err
+    assert "is not a valid optaxtra.compare.Task" in capsys.readouterr().err
 
 
 def test_module_entry_point_reports_bad_input_without_traceback():
@@ -330,8 +331,8 @@ def test_lookahead_variance_test_finds_lower_higher_and_ties():
     Five seeds each: F(4, 4) at 5% one-sided is 6.39, so a variance ratio of 100 is
     significant either way and one of 2 is not; a diverged seed makes it a tie.
     """
-    from optaxtra.cli._records import Cell
-    from optaxtra.cli.experiments._lookahead import _variance_test
+    from optaxtra.compare.cli._records import Cell
+    from optaxtra.compare.cli.experiments._lookahead import _variance_test
 
     def cell(values, diverged=()):
         return Cell(("x",), [{"seed": i, "diverged": i in diverged, "loss": v} for i, v in enumerate(values)])
@@ -373,8 +374,8 @@ def test_run_sweep_by_hand():
     import jax.numpy as jnp
     import optax
 
-    from optaxtra.cli._engine import Sweep, run_sweep
-    from optaxtra import Task
+    from optaxtra.compare import Task
+    from optaxtra.compare.cli._engine import Sweep, run_sweep
 
     validation = jnp.array([[1.0, -1.0], [0.5, 2.0], [-1.5, 0.0]])
     task = Task(

@@ -1,10 +1,12 @@
-"""Every fast path gives the plain path's numbers, for every optimizer in ``optaxtra.OPTIMIZERS``.
+"""Each piece arranged for XLA gives the numbers of its plain transcription (``tests/_oracles.py``).
 
-The fast paths (see ``optaxtra._fast_paths``) change how a step is arranged
-for the compiler, never what it computes: each optimizer is run jitted, with
-its params and state donated as a training loop does, once as compiled by
-default and once traced inside ``optaxtra.plain_paths()``; params and state
-must agree to float rounding. No test here measures speed.
+The arrangements (Lookahead's sync, the trust ratio's decayed norm, moments
+read back as stored, SWATS's fused switch) change how a step is compiled,
+never what it computes: each optimizer that holds one is run jitted, with its
+params and state donated as a training loop does, once as the library builds
+it and once built from the plain forms; params and state must agree to float
+rounding, and the library form must keep fewer temporaries. No test here
+measures speed.
 
 "Float rounding" is measured per leaf, in ulps at the leaf's largest magnitude
 (``ulps``), so that a small leaf such as Adam's ``nu`` (|nu| < 5e-4) is held
@@ -15,8 +17,6 @@ exactly.
 
 from __future__ import annotations
 
-import contextlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,21 +24,16 @@ import optax
 import pytest
 
 import optaxtra
+from tests import _oracles
 from tests._hlo import wide_kernels
 
-NAMES = sorted(optaxtra.OPTIMIZERS)
+# The table's optimizers that hold an arranged piece, each with its plain twin.
+NAMES = sorted(name for name in optaxtra.OPTIMIZERS if _oracles.plain_optimizer(name, 1e-2) is not None)
 STEPS = 13  # covers the syncs of lookahead (k = 5: steps 5, 10) and ranger (k = 6: 6, 12)
 
-# adam_2k's default freeze (2,000 steps) outlasts STEPS: with it, both paths would only
-# compare frozen params. freeze_steps=2 runs both phases.
-OVERRIDES = {"adam_2k": lambda lr: optaxtra.adam_2k(lr, freeze_steps=2)}
-
-# Rows whose fast and plain paths are equal bit for bit, compared exactly. sgd, sgd_momentum,
-# sgd_nesterov and adam_2k (freeze_steps > 0) have no fast piece: both paths trace to the same
-# jaxpr (checked 2026-11-26), so they are equal by construction. lars's fast path computes
-# u - (-wd) p, which is u + wd p to the last bit (see transforms/_trust_ratio.py): measured equal
-# here and for 6 other gradient seeds (2026-11-26).
-BIT_IDENTICAL = {"sgd", "sgd_momentum", "sgd_nesterov", "lars", "adam_2k"}
+# lars's arranged form computes u - (-wd) p, which is u + wd p to the last bit (see
+# transforms/_trust_ratio.py): measured equal here and for 6 other gradient seeds (2026-11-26).
+BIT_IDENTICAL = {"lars"}
 
 # Tolerances in ulps at each leaf's largest magnitude (``ulps``), measured on x86-64 (2026-11-26).
 # Float32 (every other row of the table, the float32 SWATS rows and the Lookahead sync options):
@@ -58,10 +53,6 @@ BFLOAT16_MOMENTS_ULPS = 2
 # SWATS with a bfloat16 first moment: at most 0.18 bfloat16 ulps (params['dense']['bias']);
 # the state at most 0.03. 1 is 5.7x that.
 BFLOAT16_MU_ULPS = 1
-
-
-def factory(name):
-    return OVERRIDES.get(name, optaxtra.OPTIMIZERS[name])
 
 
 def make_params(dtype=jnp.float32):
@@ -84,21 +75,18 @@ def grads_at(params, step):
     )
 
 
-def run(make_tx, params, plain, steps=STEPS):
-    """``steps`` donated, jitted steps; traced with the plain paths when ``plain``."""
-    tx = make_tx()
-    context = optaxtra.plain_paths() if plain else contextlib.nullcontext()
+def run(tx, params, steps=STEPS):
+    """``steps`` donated, jitted steps of ``tx``."""
 
     def step(params, state, grads):
         updates, state = tx.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
-    with context:
-        state = tx.init(params)
-        params = jax.tree.map(lambda x: jnp.array(x, copy=True), params)
-        compiled = jax.jit(step, donate_argnums=(0, 1))
-        for i in range(steps):
-            params, state = compiled(params, state, grads_at(params, i))
+    state = tx.init(params)
+    params = jax.tree.map(lambda x: jnp.array(x, copy=True), params)
+    compiled = jax.jit(step, donate_argnums=(0, 1))
+    for i in range(steps):
+        params, state = compiled(params, state, grads_at(params, i))
     return params, state
 
 
@@ -138,9 +126,8 @@ def assert_equal(actual, expected):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_fast_path_equals_plain_path(name):
-    make_tx = lambda: factory(name)(1e-2)
-    fast = run(make_tx, make_params(), plain=False)
-    plain = run(make_tx, make_params(), plain=True)
+    fast = run(optaxtra.OPTIMIZERS[name](1e-2), make_params())
+    plain = run(_oracles.plain_optimizer(name, 1e-2), make_params())
     if name in BIT_IDENTICAL:
         assert_equal(fast, plain)
     else:
@@ -148,10 +135,10 @@ def test_fast_path_equals_plain_path(name):
 
 
 SWATS = {
-    "swats": lambda: optaxtra.swats(1e-2),
-    "swats_switching_at_step_2": lambda: optaxtra.swats(1e-2, switch_atol=1e3),
-    "swats_decay_bfloat16_mu": lambda: optaxtra.swats(
-        optax.linear_schedule(1e-2, 1e-3, 10), b1=lambda count: 0.9, weight_decay=1e-2,
+    "swats": {},
+    "swats_switching_at_step_2": {"switch_atol": 1e3},
+    "swats_decay_bfloat16_mu": dict(
+        learning_rate=optax.linear_schedule(1e-2, 1e-3, 10), b1=lambda count: 0.9, weight_decay=1e-2,
         eps_placement="corrected", mu_dtype=jnp.bfloat16, switch_atol=1e3,
     ),
 }
@@ -164,8 +151,9 @@ def switch_state(state):
 @pytest.mark.parametrize("name", sorted(SWATS))
 def test_fast_swats_equals_plain_swats(name):
     """SWATS's fused switch against ``switch_when`` of its phases, before and after the switch."""
-    fast_params, fast_state = run(SWATS[name], make_params(), plain=False)
-    plain_params, plain_state = run(SWATS[name], make_params(), plain=True)
+    kwargs = {"learning_rate": 1e-2, **SWATS[name]}
+    fast_params, fast_state = run(optaxtra.swats(**kwargs), make_params())
+    plain_params, plain_state = run(_oracles.swats(**kwargs), make_params())
     switched_at = int(switch_state(fast_state).switched_at)
     assert switched_at == int(switch_state(plain_state).switched_at)
     assert switched_at == (-1 if name == "swats" else 2)
@@ -176,22 +164,27 @@ def test_fast_swats_equals_plain_swats(name):
         assert_within_ulps(fast, plain, FLOAT32_ULPS)
 
 
+def plain_adam(learning_rate, **kwargs):
+    return optax.chain(optaxtra.add_decayed_weights(0.0), _oracles.scale_by_adam(**kwargs),
+                       optaxtra.scale_by_learning_rate(learning_rate))
+
+
 @pytest.mark.parametrize("name", ["adam", "lamb", "lookahead_adam", "ranger"])
 def test_fast_path_equals_plain_path_bfloat16(name):
-    make_tx = lambda: optaxtra.OPTIMIZERS[name](1e-2)
-    fast = run(make_tx, make_params(jnp.bfloat16), plain=False)
-    plain = run(make_tx, make_params(jnp.bfloat16), plain=True)
+    """bfloat16 params: the moments of Adam's first moment are stored in bfloat16 too."""
+    fast = run(optaxtra.OPTIMIZERS[name](1e-2), make_params(jnp.bfloat16))
+    plain_tx = plain_adam(1e-2) if name == "adam" else _oracles.plain_optimizer(name, 1e-2)
+    plain = run(plain_tx, make_params(jnp.bfloat16))
     assert_within_ulps(fast, plain, BFLOAT16_PARAMS_ULPS, jnp.bfloat16)
 
 
 @pytest.mark.parametrize("reset_inner_state", [False, True])
 @pytest.mark.parametrize("slow_step_size", [0.5, 1.0])
 def test_lookahead_sync_options(reset_inner_state, slow_step_size):
-    make_tx = lambda: optaxtra.lookahead_state(
-        optaxtra.adam(1e-2), 3, slow_step_size, reset_inner_state=reset_inner_state
-    )
-    fast = run(make_tx, make_params(), plain=False, steps=7)
-    plain = run(make_tx, make_params(), plain=True, steps=7)
+    fast = run(optaxtra.lookahead_state(
+        optaxtra.adam(1e-2), 3, slow_step_size, reset_inner_state=reset_inner_state), make_params(), steps=7)
+    plain = run(_oracles.lookahead_state(
+        optaxtra.adam(1e-2), 3, slow_step_size, reset_inner_state=reset_inner_state), make_params(), steps=7)
     assert_within_ulps(fast, plain, FLOAT32_ULPS)  # measured at most 1.5 float32 ulps
 
 
@@ -233,25 +226,22 @@ BIG_PARAMS = {"w": jnp.ones((256, 256)), "b": jnp.ones((256,))}
 BIG_PARAM_BYTES = sum(x.nbytes for x in jax.tree.leaves(BIG_PARAMS))
 
 
-def temp_bytes(tx, plain):
+def temp_bytes(tx):
     """Bytes of temporaries XLA allocates for one donated step of ``tx`` on ``BIG_PARAMS``."""
-    context = optaxtra.plain_paths() if plain else contextlib.nullcontext()
 
     def step(params, state, grads):
         updates, state = tx.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
-    with context:
-        lowered = jax.jit(step, donate_argnums=(0, 1)).lower(BIG_PARAMS, tx.init(BIG_PARAMS), BIG_PARAMS)
+    lowered = jax.jit(step, donate_argnums=(0, 1)).lower(BIG_PARAMS, tx.init(BIG_PARAMS), BIG_PARAMS)
     return lowered.compile().memory_analysis().temp_size_in_bytes
 
 
 @pytest.mark.parametrize("name", ["lookahead_adam", "ranger"])
 def test_fast_lookahead_keeps_no_param_sized_temporary(name):
     """The plain sync routes param-sized arrays through ``lax.cond``; the fast one does not."""
-    tx = optaxtra.OPTIMIZERS[name](1e-2)
-    assert temp_bytes(tx, plain=True) >= BIG_PARAM_BYTES
-    assert temp_bytes(tx, plain=False) < BIG_PARAM_BYTES // 4
+    assert temp_bytes(_oracles.plain_optimizer(name, 1e-2)) >= BIG_PARAM_BYTES
+    assert temp_bytes(optaxtra.OPTIMIZERS[name](1e-2)) < BIG_PARAM_BYTES // 4
 
 
 def test_fast_swats_keeps_only_adams_step():
@@ -259,45 +249,29 @@ def test_fast_swats_keeps_only_adams_step():
 
     The step feeds the two dot products and the update, so XLA stores it (as LAMB's direction).
     """
-    tx = optaxtra.swats(1e-2)
-    assert temp_bytes(tx, plain=True) >= 3 * BIG_PARAM_BYTES
-    assert temp_bytes(tx, plain=False) < BIG_PARAM_BYTES + BIG_PARAM_BYTES // 4
+    assert temp_bytes(_oracles.swats(1e-2)) >= 3 * BIG_PARAM_BYTES
+    assert temp_bytes(optaxtra.swats(1e-2)) < BIG_PARAM_BYTES + BIG_PARAM_BYTES // 4
 
 
 def test_fast_lars_keeps_no_param_sized_temporary():
     """LARS's decayed gradient ``g + wd p`` feeds the norm and the step; the fast form stores it nowhere."""
-    tx = optaxtra.lars(1e-2, weight_decay=1e-4)
-    assert temp_bytes(tx, plain=True) >= BIG_PARAMS["w"].nbytes
-    assert temp_bytes(tx, plain=False) < BIG_PARAM_BYTES // 4
+    assert temp_bytes(_oracles.plain_optimizer("lars", 1e-2)) >= BIG_PARAMS["w"].nbytes
+    assert temp_bytes(optaxtra.lars(1e-2, weight_decay=1e-4)) < BIG_PARAM_BYTES // 4
 
 
-@pytest.mark.parametrize("name", ["adam", "lamb"])
-def test_fast_bfloat16_moments_keep_no_float32_temporary(name):
+def test_fast_bfloat16_moments_keep_no_float32_temporary():
     """Moments stored in bfloat16 are read back as stored, not kept in float32 for the step."""
-    make = getattr(optaxtra, name)
-    tx = make(1e-2, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16)
-    assert temp_bytes(tx, plain=True) >= BIG_PARAMS["w"].nbytes
-    own = temp_bytes(make(1e-2), plain=False)  # what the float32 optimizer keeps (LAMB: its direction)
-    assert temp_bytes(tx, plain=False) < own + BIG_PARAM_BYTES // 4
+    bf16 = dict(mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16)
+    assert temp_bytes(plain_adam(1e-2, **bf16)) >= BIG_PARAMS["w"].nbytes
+    own = temp_bytes(optaxtra.adam(1e-2))  # what the float32 optimizer keeps
+    assert temp_bytes(optaxtra.adam(1e-2, **bf16)) < own + BIG_PARAM_BYTES // 4
 
 
 def test_fast_path_equals_plain_path_bfloat16_state():
-    make_tx = lambda: optaxtra.adam(1e-2, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16)
-    fast = run(make_tx, make_params(), plain=False)
-    plain = run(make_tx, make_params(), plain=True)
+    bf16 = dict(mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16)
+    fast = run(optaxtra.adam(1e-2, **bf16), make_params())
+    plain = run(plain_adam(1e-2, **bf16), make_params())
     assert_within_ulps(fast, plain, BFLOAT16_MOMENTS_ULPS, jnp.bfloat16)
-
-
-def test_plain_paths_is_scoped():
-    from optaxtra._fast_paths import fast_paths_enabled
-
-    assert fast_paths_enabled()
-    with optaxtra.plain_paths():
-        assert not fast_paths_enabled()
-        with optaxtra.plain_paths():
-            assert not fast_paths_enabled()
-        assert not fast_paths_enabled()
-    assert fast_paths_enabled()
 
 
 def test_fast_swats_sums_its_products_outside_the_reductions():

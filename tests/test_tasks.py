@@ -16,11 +16,12 @@ import optax
 import pytest
 
 import optaxtra
-from optaxtra.cli._engine import Sweep, run_sweep
-from optaxtra.tasks._charlm import pydoc_text
+from optaxtra.compare import Task, charlm_task, check_task, digits_task
+from optaxtra.compare.cli._engine import Sweep, run_sweep
+from optaxtra.compare.tasks._charlm import pydoc_text
 
 
-def regression() -> optaxtra.Task:
+def regression() -> Task:
     x = jax.random.normal(jax.random.key(0), (96, 4))
     y = x @ jnp.array([1.0, -2.0, 0.5, 3.0])
 
@@ -32,7 +33,7 @@ def regression() -> optaxtra.Task:
         index = jax.random.randint(key, (batch_size,), 0, 64)
         return x[index], y[index]
 
-    return optaxtra.Task(
+    return Task(
         name="regression",
         init_params=lambda key: jax.random.normal(key, (4,)),
         loss=loss,
@@ -47,7 +48,7 @@ def adam_sweep(rates):
 
 
 def test_digits_split_is_stratified_and_loss_starts_at_chance():
-    task = optaxtra.check_task(optaxtra.digits_task(hidden=(32,)))
+    task = check_task(digits_task(hidden=(32,)))
     images, labels = task.validation
     train_images, train_labels = task.train_eval
     assert images.shape[1] == 64 and images.shape[0] + train_images.shape[0] == 1797
@@ -62,8 +63,8 @@ def test_digits_split_is_stratified_and_loss_starts_at_chance():
 
 
 def test_charlm_reads_pydoc_and_predicts_characters():
-    task = optaxtra.check_task(
-        optaxtra.charlm_task(context=16, width=32, depth=1, heads=2, evaluation_windows=4)
+    task = check_task(
+        charlm_task(context=16, width=32, depth=1, heads=2, evaluation_windows=4)
     )
     assert task.validation.shape == (4, 17) and task.train_eval.shape == (4, 17)
     batch = jax.jit(task.sample_batch, static_argnums=1)(jax.random.key(0), 3)
@@ -77,7 +78,7 @@ def test_charlm_reads_pydoc_and_predicts_characters():
 
 
 def test_default_charlm_model_size():
-    task = optaxtra.charlm_task()
+    task = charlm_task()
     count = sum(leaf.size for leaf in jax.tree.leaves(jax.eval_shape(task.init_params, jax.random.key(0))))
     assert 200_000 < count < 1_000_000  # "a few hundred thousand" (#8)
 
@@ -85,11 +86,11 @@ def test_default_charlm_model_size():
 def test_check_task_names_the_problem():
     task = regression()
     with pytest.raises(ValueError, match="loss must return a scalar"):
-        optaxtra.check_task(task._replace(loss=lambda w, batch: batch[0] @ w))
-    with pytest.raises(TypeError, match="expected an optaxtra.Task"):
-        optaxtra.check_task({"name": "dict"})
+        check_task(task._replace(loss=lambda w, batch: batch[0] @ w))
+    with pytest.raises(TypeError, match="expected an optaxtra.compare.Task"):
+        check_task({"name": "dict"})
     with pytest.raises(ValueError, match="learning_rates must be positive"):
-        optaxtra.check_task(task._replace(learning_rates=(1e-3, 0.0)))
+        check_task(task._replace(learning_rates=(1e-3, 0.0)))
 
 
 def test_a_run_in_a_sweep_is_the_run_alone():

@@ -14,7 +14,6 @@ from ..transforms._masking import Mask
 from ..transforms._moments import EpsPlacement
 from ..transforms._second_moment import amsgrad_second_moment
 from ..transforms._weight_decay import add_decayed_weights, decoupled_weight_decay
-from ._chain import unless_zero
 
 __all__ = ["adam", "adamw", "amsgrad", "adam_2k", "adam_eps"]
 
@@ -74,7 +73,7 @@ def adam(
       https://arxiv.org/abs/1412.6980
     """
     return optax.chain(
-        unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
+        add_decayed_weights(weight_decay, mask=mask),
         scale_by_adam(
             b1, b2, eps, eps_root, eps_placement=eps_placement, freeze_steps=freeze_steps,
             mu_dtype=mu_dtype, nu_dtype=nu_dtype,
@@ -102,6 +101,11 @@ def adamw(
     .. math::
       p \leftarrow p - \eta_t\, \hat m_t / (\sqrt{\hat v_t} + \epsilon) - c_t \lambda p,
       \qquad c_t = \eta_t \text{ (default) or } 1
+
+    ``chain(scale_by_adam, add_decayed_weights, scale_by_learning_rate)``, as
+    optax's ``adamw``: ``-lr * (adam + wd * p)``. With
+    ``scale_decay_by_lr=False``, ``chain(scale_by_adam,
+    scale_by_learning_rate, decoupled_weight_decay)``: ``-lr * adam - wd * p``.
 
     Defaults follow PyTorch ``AdamW``: ``weight_decay=1e-2`` (optax's ``adamw``
     uses 1e-4) and the decay multiplied by the learning rate
@@ -144,17 +148,15 @@ def adamw(
       https://arxiv.org/abs/1711.05101
     """
     check_bool("scale_decay_by_lr", scale_decay_by_lr)
+    direction = scale_by_adam(
+        b1, b2, eps, eps_root, eps_placement=eps_placement, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+    )
+    if scale_decay_by_lr:
+        return optax.chain(
+            direction, add_decayed_weights(weight_decay, mask=mask), scale_by_learning_rate(learning_rate)
+        )
     return optax.chain(
-        scale_by_adam(
-            b1, b2, eps, eps_root, eps_placement=eps_placement, mu_dtype=mu_dtype, nu_dtype=nu_dtype
-        ),
-        scale_by_learning_rate(learning_rate),
-        unless_zero(
-            weight_decay,
-            lambda: decoupled_weight_decay(
-                weight_decay, learning_rate if scale_decay_by_lr else None, mask=mask
-            ),
-        ),
+        direction, scale_by_learning_rate(learning_rate), decoupled_weight_decay(weight_decay, mask=mask)
     )
 
 
@@ -223,7 +225,7 @@ def amsgrad(
       https://openreview.net/forum?id=ryQu7f-RZ
     """
     return optax.chain(
-        unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
+        add_decayed_weights(weight_decay, mask=mask),
         scale_by_adam(
             b1, b2, eps, eps_root,
             second_moment=amsgrad_second_moment(max_of=max_of),

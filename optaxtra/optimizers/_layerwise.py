@@ -13,7 +13,7 @@ from ..transforms._learning_rate import scale_by_learning_rate
 from ..transforms._masking import Mask
 from ..transforms._trust_ratio import trust_ratio
 from ..transforms._weight_decay import add_decayed_weights
-from ._chain import optional_momentum, unless_zero
+from ..transforms._momentum import trace
 
 __all__ = ["lamb", "lars"]
 
@@ -99,7 +99,7 @@ def lamb(
             b1, b2, eps, eps_root, eps_placement=eps_placement,
             bias_correction=bias_correction, mu_dtype=mu_dtype, nu_dtype=nu_dtype,
         ),
-        unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
+        add_decayed_weights(weight_decay, mask=mask),
         trust_ratio(
             max_weight_norm=max_weight_norm, max_ratio=max_ratio, mask=layer_adaptation_mask,
             axis_name=axis_name,
@@ -113,12 +113,13 @@ def lars(
     weight_decay: float | jax.Array = 0.0,
     trust_coefficient: float = 1e-3,
     eps: float = 0.0,
-    momentum: float | jax.Array = 0.9,
+    momentum: float | jax.Array | None = 0.9,
     nesterov: bool = False,
     mask: Mask | None = None,
     *,
     layer_adaptation_mask: Mask | None = None,
     separate_norms: bool = False,
+    accumulator_dtype: Any = None,
     axis_name: str | tuple[str, ...] | None = None,
 ) -> optax.GradientTransformation:
     r"""LARS: momentum SGD with a per-layer trust ratio.
@@ -129,8 +130,10 @@ def lars(
 
     Defaults follow optax's ``lars`` (the momentum accumulates LR-scaled
     updates; ``trust_coefficient=1e-3`` as the paper's ``eta``). The decay is
-    added inside ``trust_ratio`` (its ``weight_decay``), which keeps the sum
-    ``g + lambda p`` out of memory.
+    added by ``trust_ratio`` itself (its ``weight_decay``), not by an
+    ``add_decayed_weights`` before it: the piece can then compute ``g + lambda p``
+    separately for the norm and for the step, so that XLA never stores the sum
+    (measured in ``benchmarks/README.md``).
     ``separate_norms=True`` uses the LARS paper's (and torch-optimizer's)
     denominator ``||g|| + lambda ||p|| + eps``. torch-optimizer's ``LARS``
     skips the ratio, and the decay, where ``lambda == 0`` or a norm is 0: at
@@ -143,12 +146,13 @@ def lars(
         the decay sits inside ``trust_ratio``, which keeps no step count).
       trust_coefficient: the LARS ``eta`` > 0.
       eps: added to the denominator.
-      momentum: ``mu`` in [0, 1), a number or an array; 0 (the number)
-        leaves the momentum buffer out.
+      momentum: ``mu`` in [0, 1), a number or an array; None leaves the
+        momentum buffer out (see ``trace``).
       nesterov: Nesterov momentum.
       mask: which params decay.
       layer_adaptation_mask: which layers get the trust ratio.
       separate_norms: the paper's ``||g|| + lambda ||p||`` denominator.
+      accumulator_dtype: storage dtype of the momentum buffer (see ``trace``).
       axis_name: the mesh axis (or axes) layers are split over under
         ``shard_map``/``pmap``, for the per-layer norms (see ``trust_ratio``).
 
@@ -180,5 +184,5 @@ def lars(
             mask=layer_adaptation_mask, weight_decay_mask=mask, axis_name=axis_name,
         ),
         scale_by_learning_rate(learning_rate),
-        optional_momentum(momentum, nesterov),
+        trace(momentum, nesterov, accumulator_dtype=accumulator_dtype),
     )

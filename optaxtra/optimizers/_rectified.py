@@ -12,8 +12,7 @@ from ..transforms._lookahead import lookahead_state
 from ..transforms._masking import Mask
 from ..transforms._rectifier import scale_by_radam_rectifier
 from ..transforms._trust_ratio import trust_ratio
-from ..transforms._weight_decay import add_decayed_weights, decoupled_weight_decay
-from ._chain import unless_zero
+from ..transforms._weight_decay import add_decayed_weights
 
 __all__ = ["radam", "ranger", "ralamb"]
 
@@ -92,8 +91,8 @@ def radam(
             degenerated_to_sgd=degenerated_to_sgd, eps_placement=eps_placement, mu_dtype=mu_dtype,
             nu_dtype=nu_dtype,
         ),
+        add_decayed_weights(weight_decay, mask=mask),
         scale_by_learning_rate(learning_rate),
-        unless_zero(weight_decay, lambda: decoupled_weight_decay(weight_decay, learning_rate, mask=mask)),
     )
 
 
@@ -235,7 +234,7 @@ def ralamb(
     """
     return optax.chain(
         scale_by_radam_rectifier(b1, b2, eps, threshold=threshold, eps_placement=eps_placement),
-        unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
+        add_decayed_weights(weight_decay, mask=mask),
         trust_ratio(max_ratio=max_ratio, mask=layer_adaptation_mask, axis_name=axis_name),
         scale_by_learning_rate(learning_rate),
     )

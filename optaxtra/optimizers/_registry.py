@@ -12,9 +12,15 @@ from typing import Callable, Mapping
 import optax
 
 from .._hyperparams import ScalarOrSchedule
+from ._cautious import cautious_adamw, cautious_lion
 from ._adam import adam, adam_2k, adam_eps, adamw, amsgrad
+from ._adamax import adamax
+from ._ademamix import ademamix, simplified_ademamix
+from ._adopt import adopt
 from ._layerwise import lamb, lars
+from ._lion import lion
 from ._lookahead import lookahead
+from ._nadam import nadam, nadamw
 from ._rectified import radam, ralamb, ranger
 from ._sgd import sgd
 
@@ -38,6 +44,15 @@ OPTIMIZERS: Mapping[str, Factory] = MappingProxyType(
         "lookahead_adam": lambda lr: lookahead(adam(lr)),
         "adam_2k": lambda lr: adam_2k(lr),
         "adam_eps": lambda lr: adam_eps(lr),
+        "nadam": lambda lr: nadam(lr),
+        "nadamw": lambda lr: nadamw(lr),
+        "adamax": lambda lr: adamax(lr),
+        "lion": lambda lr: lion(lr),
+        "cautious_adamw": lambda lr: cautious_adamw(lr),
+        "cautious_lion": lambda lr: cautious_lion(lr),
+        "adopt": lambda lr: adopt(lr),
+        "ademamix": lambda lr: ademamix(lr),
+        "simplified_ademamix": lambda lr: simplified_ademamix(lr),
     }
 )
 """Read-only ``{name: learning_rate -> optimizer}`` of every alias with its defaults."""

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import optax
 
 from .._hyperparams import ScalarOrSchedule
 from ..transforms._learning_rate import scale_by_learning_rate
 from ..transforms._masking import Mask
+from ..transforms._momentum import trace
 from ..transforms._weight_decay import add_decayed_weights
-from ._chain import optional_momentum, unless_zero
 
 __all__ = ["sgd"]
 
 
 def sgd(
     learning_rate: ScalarOrSchedule,
-    momentum: float | jax.Array = 0.0,
+    momentum: float | jax.Array | None = None,
     nesterov: bool = False,
+    accumulator_dtype: Any = None,
+    *,
     weight_decay: ScalarOrSchedule = 0.0,
     mask: Mask | None = None,
 ) -> optax.GradientTransformation:
@@ -29,9 +33,13 @@ def sgd(
 
     Args:
       learning_rate: ``eta``, a number, array or schedule.
-      momentum: ``mu`` in [0, 1), a number or an array; 0 (the number) for
-        plain SGD, without a momentum buffer.
-      nesterov: Nesterov momentum (needs ``momentum > 0``).
+      momentum: ``mu`` in [0, 1), a number or an array; None (the default,
+        as optax's ``sgd``) for plain SGD, without a momentum buffer. A
+        momentum of 0 keeps the buffer, so ``optax.inject_hyperparams`` can
+        make it an array and sweep it.
+      nesterov: Nesterov momentum (needs a momentum).
+      accumulator_dtype: storage dtype of the momentum buffer; None for the
+        params' dtype (float32 for float16 params).
       weight_decay: L2 coefficient ``lambda`` >= 0.
       mask: which params get the L2 term.
 
@@ -57,7 +65,7 @@ def sgd(
       deep learning", ICML 2013. http://proceedings.mlr.press/v28/sutskever13.html
     """
     return optax.chain(
-        unless_zero(weight_decay, lambda: add_decayed_weights(weight_decay, mask=mask)),
-        optional_momentum(momentum, nesterov),
+        add_decayed_weights(weight_decay, mask=mask),
+        trace(momentum, nesterov, accumulator_dtype=accumulator_dtype),
         scale_by_learning_rate(learning_rate),
     )

@@ -1,8 +1,4 @@
-"""SWATS's two phases, their states, and the projection that decides the switch.
-
-Shared by ``swats`` (``_swats.py``), which builds the plain ``switch_when`` of
-the phases, and its fused twin (``_swats_fused.py``).
-"""
+"""SWATS's phase states, and the arithmetic of its two phases and of the projection that ends the first."""
 
 from __future__ import annotations
 
@@ -10,7 +6,6 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve_decay
@@ -18,17 +13,7 @@ from .._xla import increment
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_tree_matches
 
-__all__ = [
-    "SwatsAdamState",
-    "SwatsSgdState",
-    "adam_phase",
-    "momentum_step",
-    "projection",
-    "sgd_phase",
-    "products",
-    "sum_of_products",
-    "total",
-]
+__all__ = ["SwatsAdamState", "SwatsSgdState", "momentum_step", "products", "projection", "total"]
 
 
 class SwatsAdamState(NamedTuple):
@@ -83,11 +68,6 @@ def total(terms: list[jax.Array]) -> jax.Array:
     return sum(terms, jnp.zeros([], jnp.float32))
 
 
-def sum_of_products(a: Any, b: Any) -> jax.Array:
-    """``sum(a * b)`` over every floating leaf, in float32: ``total(products(a, b))``."""
-    return total(products(a, b))
-
-
 Projection = Callable[[jax.Array, jax.Array, SwatsAdamState], SwatsAdamState]
 
 
@@ -113,23 +93,6 @@ def projection(b2: ScalarOrSchedule, atol: float, rtol: float) -> Projection:
     return project
 
 
-def adam_phase(adam: optax.GradientTransformation, project: Projection) -> optax.GradientTransformation:
-    """``adam``'s updates, with the projected SGD rate and the switching criterion in the state."""
-
-    def init_fn(params):
-        zero = lambda: jnp.zeros([], jnp.float32)  # one array per field: each can be donated
-        return SwatsAdamState(
-            jnp.zeros([], jnp.int32), adam.init(params), zero(), zero(), zero(), jnp.bool_(False)
-        )
-
-    def update_fn(grads, state, params=None):
-        steps, inner = adam.update(grads, state.inner, params)
-        dots = sum_of_products(steps, grads), sum_of_products(steps, steps)
-        return steps, project(*dots, state._replace(inner=inner))
-
-    return optax.GradientTransformation(init_fn, update_fn)
-
-
 def momentum_step(
     b1: ScalarOrSchedule, state: SwatsSgdState, grads: Any
 ) -> tuple[Any, Callable[[jax.Array, jax.Array], jax.Array]]:
@@ -146,23 +109,6 @@ def momentum_step(
         return (factor.astype(v.dtype) * v).astype(g.dtype) if is_trainable(v) else frozen_update(g, v)
 
     return jax.tree.map(accumulate, state.momentum, grads), step
-
-
-def sgd_phase(b1: ScalarOrSchedule) -> optax.GradientTransformation:
-    """``v = b1 v + g``, update ``-(1 - b1) * learning_rate * v``, the rate read from the state."""
-
-    def init_fn(params):
-        params = jax.tree.map(jnp.asarray, params)
-        momentum = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=compute_dtype(p.dtype)), params)
-        return SwatsSgdState(jnp.zeros([], jnp.int32), momentum, jnp.zeros([], jnp.float32))
-
-    def update_fn(grads, state, params=None):
-        del params
-        momentum, step = momentum_step(b1, state, grads)
-        updates = jax.tree.map(step, momentum, grads)
-        return updates, SwatsSgdState(increment(state.count), momentum, state.learning_rate)
-
-    return optax.GradientTransformation(init_fn, update_fn)
 
 
 register_diagnostics(

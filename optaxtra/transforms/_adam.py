@@ -108,7 +108,7 @@ def scale_by_adam(
       https://arxiv.org/abs/1412.6980
     """
     validate_moment_hyperparams(b1, b2, eps, eps_root, eps_placement, bias_correction, freeze_steps)
-    check_dtype("mu_dtype", mu_dtype)
+    check_dtype("mu_dtype", mu_dtype, allow_complex=True)
     check_nu_dtype(nu_dtype)
     estimator = default_estimator(second_moment)
 

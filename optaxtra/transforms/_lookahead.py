@@ -12,9 +12,8 @@ from .._diagnostics import register_diagnostics
 from .._trees import find_states
 from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_int, check_real
-from .._fast_paths import fast_paths_enabled
 from .._xla import increment, overwrite
-from ._lookahead_sync import sync_fast, sync_plain
+from ._lookahead_sync import sync
 
 __all__ = ["LookaheadState", "lookahead_state", "slow_params"]
 
@@ -70,8 +69,12 @@ def lookahead_state(
 
     Args:
       inner: the fast optimizer.
-      sync_period: ``k``, inner steps per synchronisation, an integer >= 1.
-      slow_step_size: ``alpha``, in (0, 1]; 1 recovers the inner optimizer.
+      sync_period: ``k``, inner steps per synchronisation, an integer >= 1
+        (or an integer array, as ``optax.inject_hyperparams`` passes it).
+      slow_step_size: ``alpha``, in [0, 1], a number or an array. 1 recovers
+        the inner optimizer (Lookahead off, the state unchanged). 0 is
+        accepted, as optax's ``lookahead`` accepts it, with optax's meaning:
+        the slow weights never move and every sync returns the params to them.
       reset_inner_state: re-initialise the inner state at every sync.
 
     Returns:
@@ -95,8 +98,8 @@ def lookahead_state(
     """
     if not isinstance(inner, optax.GradientTransformation):
         raise TypeError(f"inner must be an optax.GradientTransformation, got {type(inner).__name__}.")
-    check_int("sync_period", sync_period, 1)
-    check_real("slow_step_size", slow_step_size, 0.0, 1.0, low_open=True, allow_schedule=False)
+    check_int("sync_period", sync_period, 1, allow_array=True)
+    check_real("slow_step_size", slow_step_size, 0.0, 1.0, allow_schedule=False)
     check_bool("reset_inner_state", reset_inner_state)
 
     def init_fn(params):
@@ -120,7 +123,6 @@ def lookahead_state(
         count = increment(state.count)
         synced = count % sync_period == 0
 
-        sync = sync_fast if fast_paths_enabled() else sync_plain
         reinit = inner.init if reset_inner_state else None
         new_updates, slow, inner_state = sync(
             synced, params, inner_updates, state.slow, inner_state, slow_step_size, reinit

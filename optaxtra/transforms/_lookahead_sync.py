@@ -1,27 +1,21 @@
-"""Lookahead's synchronisation step, in two implementations that agree to float rounding.
+"""Lookahead's synchronisation step, arranged so that XLA keeps no param-sized temporary.
 
 On a sync step the fast weights ``f = p + u`` (after the inner step ``u``)
 are pulled back towards the slow weights ``s``: the update becomes
 ``u + back`` with ``back = (1 - alpha)(s - f)``, and the slow weights become
 the params the caller ends the step with.
 
-* ``sync_plain`` routes the updates, the slow weights and the inner state
-  through one ``lax.cond``. XLA materialises every array that crosses a
-  conditional, so each step pays for param-sized temporaries, and on CPU for
-  the page faults of mapping them afresh (a 6x slower step than the inner
-  optimizer's on an 8M-parameter tree).
-* ``sync_fast`` (the default) computes the update elementwise, as
-  ``where(synced, u + back, u)``, which XLA fuses into the caller's
-  ``apply_updates``; the new slow weights are ``optax.apply_updates(params,
-  updates)``, the expression the caller evaluates, which XLA merges with the
-  caller's (one buffer, the new params). Only copying them into the slow
-  weights sits under ``lax.cond``, so it runs on sync steps only. No
-  temporary is materialised, and off-sync steps cost the inner step plus one
-  read of the slow weights.
-
-With the fast form the slow weights after a sync equal the new params bit for
-bit (when the caller applies the updates with ``optax.apply_updates``); the
-plain form computes them as ``f + back``, which can differ in the last bit.
+Written plainly, the whole sync sits under one ``lax.cond``; XLA materialises
+every array that crosses a conditional, so each step would pay for
+param-sized temporaries (``tests/_oracles.py`` keeps that form, and
+``tests/test_fast_paths.py`` checks this one against it). Here the update is
+computed elementwise, as ``where(synced, u + back, u)``, which XLA fuses into
+the caller's ``apply_updates``; the new slow weights are
+``optax.apply_updates(params, updates)``, the expression the caller evaluates,
+which XLA merges with the caller's (one buffer, the new params). Only copying
+them into the slow weights sits under ``lax.cond``, on sync steps only. So the
+slow weights after a sync equal the new params bit for bit (when the caller
+applies the updates with ``optax.apply_updates``).
 """
 
 from __future__ import annotations
@@ -35,10 +29,10 @@ import optax
 from .._hyperparams import compute_dtype
 from .._leaves import is_trainable
 
-__all__ = ["sync_fast", "sync_plain"]
+__all__ = ["pulled_back", "sync"]
 
 
-def _pulled_back(slow: Any, params: Any, inner_updates: Any, slow_step_size: float) -> tuple[Any, Any]:
+def pulled_back(slow: Any, params: Any, inner_updates: Any, slow_step_size: float) -> tuple[Any, Any]:
     """Per leaf, ``(f + back, u + back)``: the slow weights and the update of a sync step."""
     fast = optax.apply_updates(params, inner_updates)
 
@@ -57,7 +51,7 @@ def _pulled_back(slow: Any, params: Any, inner_updates: Any, slow_step_size: flo
     return treedef.unflatten([p[0] for p in pairs]), treedef.unflatten([p[1] for p in pairs])
 
 
-def sync_plain(
+def sync(
     synced: jax.Array,
     params: Any,
     inner_updates: Any,
@@ -66,33 +60,8 @@ def sync_plain(
     slow_step_size: float,
     reinit: Any,
 ) -> tuple[Any, Any, Any]:
-    """``(updates, slow, inner_state)`` with the whole sync under one ``lax.cond``.
-
-    ``reinit`` is None, or ``slow -> inner state`` to reset the inner state at
-    each sync.
-    """
-
-    def sync(_):
-        new_slow, moved = _pulled_back(slow, params, inner_updates, slow_step_size)
-        return moved, new_slow, inner_state if reinit is None else reinit(new_slow)
-
-    def keep(_):
-        return inner_updates, slow, inner_state
-
-    return jax.lax.cond(synced, sync, keep, None)
-
-
-def sync_fast(
-    synced: jax.Array,
-    params: Any,
-    inner_updates: Any,
-    slow: Any,
-    inner_state: Any,
-    slow_step_size: float,
-    reinit: Any,
-) -> tuple[Any, Any, Any]:
-    """``sync_plain``'s result with no param-sized temporary (see the module docstring)."""
-    _, moved = _pulled_back(slow, params, inner_updates, slow_step_size)
+    """``(updates, slow, inner_state)`` after one inner step; ``reinit`` is None or ``slow -> inner state``."""
+    _, moved = pulled_back(slow, params, inner_updates, slow_step_size)
     trainable = jax.tree.map(is_trainable, slow)
     pick = lambda m, u, t: jnp.where(synced, m, u) if t else u
     updates = jax.tree.map(pick, moved, inner_updates, trainable)

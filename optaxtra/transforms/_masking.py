@@ -28,6 +28,13 @@ def _path_mask(pattern: str, keep_matches: bool) -> Callable[[Any], Any]:
         raise ValueError(f"pattern must be a valid regular expression, got {pattern!r}: {error}")
 
     def mask_fn(params: Any) -> Any:
+        paths = [path_string(path) for path, _ in jax.tree_util.tree_leaves_with_path(params)]
+        if paths and not any(regex.search(path) for path in paths):
+            shown = ", ".join(repr(path) for path in paths[:5]) + (", ..." if len(paths) > 5 else "")
+            raise ValueError(
+                f"pattern {pattern!r} matches none of the {len(paths)} parameter paths ({shown}): "
+                "a typo would otherwise select every parameter or none."
+            )
         return jax.tree_util.tree_map_with_path(
             lambda path, _: bool(regex.search(path_string(path))) == keep_matches, params
         )
@@ -39,7 +46,9 @@ def exclude_paths(pattern: str) -> Callable[[Any], Any]:
     """A mask that is False for every parameter whose path matches ``pattern``.
 
     Paths are the params' key paths joined with ``/`` (``"Dense_0/bias"``), and
-    ``pattern`` is searched with ``re.search``.
+    ``pattern`` is searched with ``re.search``. A pattern that matches no path
+    at all is an error (raised by the piece's ``init``), naming the pattern and
+    some of the paths: a typo would otherwise decay every parameter.
 
     Args:
       pattern: a regular expression, e.g. ``r"bias|scale|LayerNorm"``.
@@ -60,7 +69,8 @@ def select_paths(pattern: str) -> Callable[[Any], Any]:
     """A mask that is True exactly for parameters whose path matches ``pattern``.
 
     Args:
-      pattern: a regular expression searched in ``"/"``-joined key paths.
+      pattern: a regular expression searched in ``"/"``-joined key paths; it
+        must match at least one (see ``exclude_paths``).
 
     Returns:
       A callable ``params -> pytree of bools``.

@@ -25,12 +25,12 @@ Conventions:
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from .._fast_paths import fast_paths_enabled
 from .._hyperparams import ScalarOrSchedule, compute_dtype, is_exactly_zero, resolve, resolve_decay
 from .._xla import increment
 from .._leaves import first_moment_dtype, frozen_update, is_trainable, second_moment_dtype
@@ -71,7 +71,7 @@ def validate_moment_hyperparams(
     check_real("eps_root", eps_root, 0.0)
     check_choice("eps_placement", eps_placement, ("corrected", "uncorrected"))
     check_bool("bias_correction", bias_correction)
-    check_int("freeze_steps", freeze_steps, 0)
+    check_int("freeze_steps", freeze_steps, 0, allow_array=True)
 
 
 def init_moments(
@@ -163,15 +163,17 @@ def update_moments(
     half-precision leaves); the returned ``mu`` and ``nu`` keep their storage
     dtypes. A second moment stored in bfloat16 is rounded stochastically (see
     ``optaxtra._stochastic_rounding``). Moments stored narrower than the
-    maths enter ``m_hat`` and ``v_hat`` as stored (inside ``plain_paths()``,
-    as computed, before rounding). ``eps`` is returned on the ``v_hat`` scale
+    maths enter ``m_hat`` and ``v_hat`` as stored, not as computed: the
+    computed float32 values would otherwise be kept as param-sized temporaries
+    for the step. ``eps`` is returned on the ``v_hat`` scale
     for the given placement.
     """
     b1_t, b2_t, eps_t = resolve_decay(b1, count), resolve_decay(b2, count), resolve(eps, count)
     step = increment(count)
     # Without frozen steps every step is active: a Python constant, so that the selects
     # for frozen steps are not even traced.
-    active = True if freeze_steps == 0 and fast_paths_enabled() else step > freeze_steps
+    never_frozen = isinstance(freeze_steps, numbers.Integral) and freeze_steps == 0
+    active = True if never_frozen else step > freeze_steps
     if bias_correction:
         bias_correction1 = b1_t.debias(jnp.maximum(step - freeze_steps, 1))
         bias_correction2 = b2_t.debias(step)
@@ -200,13 +202,10 @@ def update_moments(
             [store(new, old, index * len(parts) + j) for j, (new, old) in enumerate(zip(parts, olds))]
         )
         m_stored = m_new.astype(m.dtype)
-        if fast_paths_enabled():
-            # Moments stored narrower than the maths (bfloat16) are read back as stored:
-            # the float32 values would otherwise be kept as param-sized temporaries
-            # for the step. The plain path uses them, a rounding apart.
-            widen = lambda stored, new: stored.astype(new.dtype) if stored.dtype != new.dtype else new
-            m_new = widen(m_stored, m_new)
-            n_new = jax.tree.map(widen, n_stored, n_new)
+        # Moments stored narrower than the maths (bfloat16) are read back as stored.
+        widen = lambda stored, new: stored.astype(new.dtype) if stored.dtype != new.dtype else new
+        m_new = widen(m_stored, m_new)
+        n_new = jax.tree.map(widen, n_stored, n_new)
         m_hat = m_new / bias_correction1.astype(dtype)
         v_hat = estimator.corrected(n_new, bias_correction2)
         return m_stored, n_stored, m_hat, v_hat

@@ -22,14 +22,14 @@ class TraceState(NamedTuple):
 
     Attributes:
       trace: the momentum buffer, a pytree like the params (float32 for
-        float16 leaves).
+        float16 leaves), or None where ``decay`` is None.
     """
 
     trace: Any
 
 
 def trace(
-    decay: float, nesterov: bool = False, *, accumulator_dtype: Any = None
+    decay: float | jax.Array | None, nesterov: bool = False, *, accumulator_dtype: Any = None
 ) -> optax.GradientTransformation:
     r"""Momentum: ``b_t = decay * b_{t-1} + g``, returning ``b_t`` (or ``g + decay * b_t``).
 
@@ -45,9 +45,15 @@ def trace(
     is cast back to the leaf's dtype), integer and boolean leaves get zero
     updates, and float32 leaves give ``optax.trace``'s results bit for bit.
 
+    ``decay=None`` means no momentum: the updates pass through and no buffer
+    is kept (optax's ``sgd(momentum=None)``). A ``decay`` of 0 keeps the
+    buffer, as optax does, so that ``optax.inject_hyperparams``, which turns
+    the number into an array, builds the same state.
+
     Args:
-      decay: the momentum ``mu`` in [0, 1).
-      nesterov: return ``g + decay * b_t`` (Nesterov momentum).
+      decay: the momentum ``mu`` in [0, 1), a number or an array; or None.
+      nesterov: return ``g + decay * b_t`` (Nesterov momentum; needs a
+        ``decay``).
       accumulator_dtype: storage dtype of the buffer; None for the params'
         dtype (float32 for float16 leaves).
 
@@ -70,9 +76,15 @@ def trace(
       Sutskever et al., "On the importance of initialization and momentum in
       deep learning", ICML 2013. http://proceedings.mlr.press/v28/sutskever13.html
     """
-    check_real("decay", decay, 0.0, 1.0, high_open=True, allow_schedule=False)
     check_bool("nesterov", nesterov)
     check_dtype("accumulator_dtype", accumulator_dtype)
+    if decay is None:
+        if nesterov:
+            raise ValueError("nesterov=True needs a momentum (decay), got None.")
+        return optax.GradientTransformation(
+            lambda params: TraceState(None), lambda updates, state, params=None: (updates, state)
+        )
+    check_real("decay", decay, 0.0, 1.0, high_open=True, allow_schedule=False)
 
     def init_fn(params):
         def zeros(p):

@@ -236,7 +236,7 @@ def scale_by_radam_rectifier(
     check_real("threshold", threshold, 4.0, allow_schedule=False)
     check_choice("threshold_comparison", threshold_comparison, (">", ">="))
     check_bool("degenerated_to_sgd", degenerated_to_sgd)
-    check_dtype("mu_dtype", mu_dtype)
+    check_dtype("mu_dtype", mu_dtype, allow_complex=True)
     check_nu_dtype(nu_dtype)
     if not any(callable(x) or isinstance(x, jax.core.Tracer) for x in (b2, threshold)):
         # b2 is concrete and already checked to lie in [0, 1).

@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import optax
 
 from .._diagnostics import register_diagnostics
-from .._fast_paths import fast_paths_enabled
 from .._hyperparams import compute_dtype, is_exactly_zero
 from .._xla import overwrite
 from .._leaves import frozen_update, is_trainable
@@ -187,13 +186,11 @@ def trust_ratio(
                 denominator = jnp.sqrt(_squared_norm(u32, axes))
             elif separate_norms:
                 denominator = jnp.sqrt(_squared_norm(u32, axes)) + jnp.asarray(wd, jnp.float32) * weight_norm
-            elif fast_paths_enabled():
+            else:
                 # u - (-wd) p is u + wd p to the last bit, but a different expression:
                 # XLA then fuses the sum into the norm and into the step apart,
                 # instead of storing it once for both.
                 denominator = jnp.sqrt(_squared_norm(u32 - (-wd) * p32, axes))
-            else:
-                denominator = jnp.sqrt(_squared_norm(direction, axes))
             ratio = trust_coefficient * weight_norm / (denominator + eps)
             ratio = jnp.where((weight_norm > 0) & (denominator > 0), ratio, 1.0)
             if max_ratio is not None:

@@ -2,21 +2,29 @@
 
 * ``add_decayed_weights`` adds ``wd * p`` to the updates *before* the
   learning-rate scaling: placed before the moments it is L2 regularisation
-  (PyTorch ``Adam(weight_decay=...)``, ``SGD``); placed after them it is the
-  decay LAMB feeds into its trust ratio, or AdamW coupled to the LR.
-* ``decoupled_weight_decay`` subtracts ``factor * wd * p`` *after* the
-  learning-rate scaling, with the coupling to the LR stated explicitly.
+  (PyTorch ``Adam(weight_decay=...)``, ``SGD``); placed after them it is
+  decoupled decay multiplied by the learning rate (PyTorch ``AdamW``, optax
+  ``adamw``: ``-lr * (u + wd * p)``), or the decay LAMB feeds into its trust
+  ratio.
+* ``decoupled_weight_decay`` subtracts ``wd * p`` *after* the learning-rate
+  scaling: decay independent of the learning rate (Loshchilov & Hutter's
+  ``eta_t * lambda`` with ``weight_decay`` as that schedule; TF-Addons).
+
+Both do nothing for a ``weight_decay`` of the number 0: the updates pass
+through and the params are not read. The state is the same as for any other
+value (a step count), so ``optax.inject_hyperparams``, which turns the number
+into an array, builds the same state.
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from .._hyperparams import ScalarOrSchedule, resolve
+from .._hyperparams import ScalarOrSchedule, is_exactly_zero, resolve
 from .._xla import increment
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
@@ -47,7 +55,7 @@ class DecoupledWeightDecayState(NamedTuple):
 
     Attributes:
       count: the number of updates applied (int32), at which a scheduled
-        ``weight_decay`` or ``learning_rate`` is evaluated.
+        ``weight_decay`` is evaluated.
     """
 
     count: jax.Array
@@ -56,22 +64,27 @@ class DecoupledWeightDecayState(NamedTuple):
 def _decay(
     name: str,
     state_type: type,
-    coefficient: Callable[[jax.Array], jax.Array],
+    weight_decay: ScalarOrSchedule,
+    sign: float,
     mask: Mask | None,
 ) -> optax.GradientTransformation:
-    """``u + coefficient(count) * p`` on the masked leaves."""
+    """``u + sign * weight_decay(count) * p`` on the masked leaves; the number 0 passes ``u`` through."""
+    check_real("weight_decay", weight_decay, 0.0)
     check_mask("mask", mask)
+    inactive = is_exactly_zero(weight_decay)
 
     def init_fn(params):
         resolve_mask(mask, params)
         return state_type(jnp.zeros([], jnp.int32))
 
     def update_fn(updates, state, params=None):
+        check_state_type(state, state_type, name)
+        if inactive:
+            return updates, state_type(increment(state.count))
         if params is None:
             raise ValueError(f"{name} needs the params: call update(updates, state, params).")
-        check_state_type(state, state_type, name)
         check_tree_matches(updates, params, piece=name)
-        factor = coefficient(state.count)
+        factor = sign * resolve(weight_decay, state.count)
         selected = resolve_mask(mask, params)
 
         def leaf(u, p, keep):
@@ -92,13 +105,17 @@ def add_decayed_weights(
     """Adds ``weight_decay * params`` to the updates (before the LR scaling).
 
     Like ``optax.add_decayed_weights``, but ``weight_decay`` may be a schedule.
+    Placed after an adaptive direction and before ``scale_by_learning_rate``
+    it is AdamW's decay, multiplied by the learning rate.
 
     Args:
-      weight_decay: the coefficient, >= 0: a number, array or schedule.
+      weight_decay: the coefficient, >= 0: a number, array or schedule. The
+        number 0 passes the updates through (and needs no ``params``).
       mask: which params decay: a pytree of bools or a callable returning one.
 
     Returns:
-      An ``optax.GradientTransformation``; its ``update`` needs ``params``.
+      An ``optax.GradientTransformation``; its ``update`` needs ``params``
+      unless ``weight_decay`` is the number 0.
 
     Example:
       >>> import jax.numpy as jnp, optaxtra
@@ -108,63 +125,42 @@ def add_decayed_weights(
       >>> updates
       Array([1.2, 0.6], dtype=float32)
     """
-    check_real("weight_decay", weight_decay, 0.0)
-    return _decay(
-        "add_decayed_weights",
-        AddDecayedWeightsState,
-        lambda count: resolve(weight_decay, count),
-        mask,
-    )
+    return _decay("add_decayed_weights", AddDecayedWeightsState, weight_decay, 1.0, mask)
 
 
 def decoupled_weight_decay(
-    weight_decay: ScalarOrSchedule,
-    learning_rate: ScalarOrSchedule | None = None,
-    *,
-    mask: Mask | None = None,
+    weight_decay: ScalarOrSchedule, *, mask: Mask | None = None
 ) -> optax.GradientTransformation:
-    r"""Subtracts ``factor * weight_decay * params`` from the final updates.
+    r"""Subtracts ``weight_decay * params`` from the final updates, independently of the LR.
 
-    Place it **after** the learning-rate scaling, so that the decay bypasses
-    the adaptive rescaling (that is what "decoupled" means) and its size is
-    stated here rather than hidden in the learning rate:
-
-    * ``learning_rate`` given (coupled to the LR; PyTorch ``AdamW``, optax
-      ``adamw``): ``p <- p - lr_t * wd * p``. With ``lr = 1e-3`` and
-      ``wd = 1e-2`` the per-step decay is 1e-5.
-    * ``learning_rate=None`` (independent of the LR; Loshchilov & Hutter's
-      ``eta_t * lambda`` with ``weight_decay`` as that schedule, TF-Addons'
-      ``AdamW``): ``p <- p - wd_t * p``.
+    Place it **after** ``scale_by_learning_rate``: the decay then bypasses both
+    the adaptive rescaling and the learning rate, ``p <- p - wd_t * p``. This
+    is Loshchilov & Hutter's form (their ``eta_t * lambda``, with ``eta_t`` the
+    schedule multiplier: pass the product as a schedule) and TF-Addons'
+    ``AdamW``. For the decay multiplied by the learning rate (PyTorch
+    ``AdamW``, optax ``adamw``), place ``add_decayed_weights`` before
+    ``scale_by_learning_rate`` instead: ``-lr * (u + wd * p)``.
 
     Args:
-      weight_decay: the decay, >= 0: a number, array or schedule.
-      learning_rate: the learning rate the decay is multiplied by, or None.
+      weight_decay: the decay per step, >= 0: a number, array or schedule. The
+        number 0 passes the updates through (and needs no ``params``).
       mask: which params decay: a pytree of bools like the params or a
         callable returning one (e.g. ``optaxtra.exclude_paths("bias|scale")``).
 
     Returns:
-      An ``optax.GradientTransformation``; its ``update`` needs ``params``.
+      An ``optax.GradientTransformation``; its ``update`` needs ``params``
+      unless ``weight_decay`` is the number 0.
 
     Example:
       >>> import jax.numpy as jnp, optaxtra
-      >>> tx = optaxtra.decoupled_weight_decay(0.1, learning_rate=0.5)
+      >>> tx = optaxtra.decoupled_weight_decay(0.05)
       >>> params = jnp.array([2.0, -4.0])
       >>> updates, _ = tx.update(jnp.zeros(2), tx.init(params), params)
-      >>> updates  # -0.5 * 0.1 * params
+      >>> updates  # -0.05 * params
       Array([-0.1,  0.2], dtype=float32)
 
     References:
       Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
       https://arxiv.org/abs/1711.05101
     """
-    check_real("weight_decay", weight_decay, 0.0)
-    if learning_rate is not None:
-        check_real("learning_rate", learning_rate, 0.0)
-
-    def coefficient(count):
-        factor = resolve(weight_decay, count)
-        if learning_rate is not None:
-            factor = factor * resolve(learning_rate, count)
-        return -factor
-
-    return _decay("decoupled_weight_decay", DecoupledWeightDecayState, coefficient, mask)
+    return _decay("decoupled_weight_decay", DecoupledWeightDecayState, weight_decay, -1.0, mask)

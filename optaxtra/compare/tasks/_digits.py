@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._validation import check_int
+from optaxtra._validation import check_int
+
 from ._interface import Task
 
 __all__ = ["digits_task"]
@@ -69,8 +70,8 @@ def digits_task(
       A ``Task``.
 
     Example:
-      >>> import optaxtra
-      >>> task = optaxtra.digits_task(hidden=(32,))
+      >>> from optaxtra.compare import digits_task
+      >>> task = digits_task(hidden=(32,))
       >>> print(task.name, task.validation[0].shape, task.train_eval[0].shape)
       digits (359, 64) (1438, 64)
 

@@ -16,7 +16,8 @@ from typing import Sequence
 
 from rich.console import Console
 
-from ..optimizers._registry import OPTIMIZERS
+from optaxtra import OPTIMIZERS
+
 from ._compare import run_compare
 from ._errors import UsageError
 from ._experiments import EXPERIMENTS, run_experiment
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"optimizers: {', '.join(sorted(OPTIMIZERS))}. tasks: {', '.join(TASKS)}. "
             f"experiments: {', '.join(EXPERIMENTS)}. Your own optimizer: module:function or file.py:function "
             "taking the learning rate and returning an optax.GradientTransformation; your own task: "
-            "module:function returning an optaxtra.Task."
+            "module:function returning an optaxtra.compare.Task."
         ),
     )
     compare.add_argument(

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from ...optimizers._registry import OPTIMIZERS
+from optaxtra import OPTIMIZERS
+
 from .._outcome import Options, Outcome
 from .._records import cells
 from .._runner import Job, optimizer_sweep, run_jobs

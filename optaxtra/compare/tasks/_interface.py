@@ -45,8 +45,9 @@ class Task(NamedTuple):
       A least-squares task, trained with ``optaxtra compare --task
       my_module:regression`` where ``my_module.py`` holds:
 
-      >>> import jax, jax.numpy as jnp, optaxtra
-      >>> def regression() -> optaxtra.Task:
+      >>> import jax, jax.numpy as jnp
+      >>> from optaxtra.compare import Task, check_task
+      >>> def regression() -> Task:
       ...     x = jax.random.normal(jax.random.key(0), (256, 8))
       ...     y = x @ jnp.arange(8.0)
       ...     def loss(w, batch):
@@ -55,10 +56,10 @@ class Task(NamedTuple):
       ...     def sample_batch(key, batch_size):
       ...         index = jax.random.randint(key, (batch_size,), 0, 200)
       ...         return x[index], y[index]
-      ...     return optaxtra.Task(
+      ...     return Task(
       ...         name="regression", init_params=lambda key: jnp.zeros(8), loss=loss,
       ...         sample_batch=sample_batch, validation=(x[200:], y[200:]), target_loss=1.0)
-      >>> optaxtra.check_task(regression()).name
+      >>> check_task(regression()).name
       'regression'
     """
 
@@ -98,18 +99,19 @@ def check_task(task: Any) -> Task:
     Example:
       A loss that forgets to average is caught before any training:
 
-      >>> import jax.numpy as jnp, optaxtra
-      >>> task = optaxtra.Task(
+      >>> import jax.numpy as jnp
+      >>> from optaxtra.compare import Task, check_task
+      >>> task = Task(
       ...     name="bad", init_params=lambda key: jnp.zeros(3),
       ...     loss=lambda w, batch: w * jnp.mean(batch),  # shape (3,), not a scalar
       ...     sample_batch=lambda key, n: jnp.ones(n), validation=jnp.ones(4))
-      >>> optaxtra.check_task(task)
+      >>> check_task(task)
       Traceback (most recent call last):
       ...
       ValueError: task 'bad': loss must return a scalar, got shape (3,).
     """
     if not isinstance(task, Task):
-        raise TypeError(f"expected an optaxtra.Task, got {type(task).__name__}.")
+        raise TypeError(f"expected an optaxtra.compare.Task, got {type(task).__name__}.")
     for field in ("init_params", "loss", "sample_batch"):
         if not callable(getattr(task, field)):
             raise TypeError(f"task {task.name!r}: {field} must be callable.")

@@ -13,7 +13,8 @@ import optax
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..schedules._warmup import linear_warmup
+from optaxtra import linear_warmup
+
 from ..tasks._interface import Task
 from ._engine import Sweep, initial_params, run_sweep
 from ._records import records_from

@@ -1,4 +1,4 @@
 """Training problems for ``optaxtra compare``: the ``Task`` interface and the bundled tasks.
 
-Everything public is re-exported flat from ``optaxtra``; import it from there.
+Everything public is re-exported flat from ``optaxtra.compare``; import it from there.
 """

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ...optimizers._adam import adam, adamw
+from optaxtra import adam, adamw
+
 from .._engine import Sweep
 from .._outcome import Options, Outcome
 from .._plots import plot_versus

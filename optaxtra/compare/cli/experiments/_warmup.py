@@ -16,8 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ...optimizers._adam import adam, adam_2k, adam_eps
-from ...optimizers._rectified import radam
+from optaxtra import adam, adam_2k, adam_eps, radam
+
 from .._engine import Sweep
 from .._outcome import Options, Outcome
 from .._plots import plot_curves

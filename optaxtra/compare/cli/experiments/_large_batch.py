@@ -19,8 +19,8 @@ import jax
 import numpy as np
 from rich.console import Console
 
-from ...optimizers._registry import OPTIMIZERS
-from ...schedules._batch_scaling import sqrt_batch_scaling
+from optaxtra import OPTIMIZERS, sqrt_batch_scaling
+
 from .._engine import Sweep
 from .._outcome import Options, Outcome
 from .._plots import plot_versus

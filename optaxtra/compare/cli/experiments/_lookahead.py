@@ -20,9 +20,8 @@ import numpy as np
 from rich.console import Console
 from scipy.stats import f as f_distribution
 
-from ...optimizers._adam import adam
-from ...optimizers._lookahead import lookahead
-from ...optimizers._rectified import radam, ranger
+from optaxtra import adam, lookahead, radam, ranger
+
 from .._outcome import Options, Outcome
 from .._records import Cell, cells
 from .._runner import Job, optimizer_sweep, run_jobs

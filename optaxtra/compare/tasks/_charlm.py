@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._validation import check_int
+from optaxtra._validation import check_int
+
 from ._interface import Task
 from ._transformer import CharTransformer
 
@@ -65,8 +66,8 @@ def charlm_task(
     Example:
       Validation is ``evaluation_windows`` windows of ``context + 1`` tokens:
 
-      >>> import optaxtra
-      >>> task = optaxtra.charlm_task()
+      >>> from optaxtra.compare import charlm_task
+      >>> task = charlm_task()
       >>> print(task.name, task.validation.shape)
       charlm (64, 33)
 

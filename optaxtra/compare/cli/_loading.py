@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ..optimizers._registry import OPTIMIZERS
+from optaxtra import OPTIMIZERS
+
 from ..tasks._charlm import charlm_task
 from ..tasks._digits import digits_task
 from ..tasks._interface import Task, check_task
@@ -109,5 +110,5 @@ def resolve_task(spec: str) -> Task:
         return check_task(task)
     except Exception as error:  # The user's task is input like any other.
         raise UsageError(
-            f"task {spec!r} is not a valid optaxtra.Task ({type(error).__name__}: {error})."
+            f"task {spec!r} is not a valid optaxtra.compare.Task ({type(error).__name__}: {error})."
         ) from None

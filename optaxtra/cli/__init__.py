@@ -1,1 +1,0 @@
-"""The ``optaxtra`` command line: ``optaxtra compare`` (also ``python -m optaxtra``)."""

@@ -1,0 +1,13 @@
+"""``optaxtra compare``: the optimizer shoot-out, its bundled tasks and the ``Task`` interface.
+
+Installed with ``pip install "optaxtra[compare]"`` (scikit-learn, matplotlib,
+rich, scipy, flax); ``import optaxtra`` does not import it. Everything public
+is importable from here; submodules are private.
+"""
+
+from .tasks._charlm import charlm_task as charlm_task
+from .tasks._digits import digits_task as digits_task
+from .tasks._interface import Task as Task
+from .tasks._interface import check_task as check_task
+
+__all__ = ["Task", "charlm_task", "check_task", "digits_task"]
