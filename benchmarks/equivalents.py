@@ -44,6 +44,8 @@ OPTAX_EQUIVALENTS: dict[str, Callable[[float], optax.GradientTransformation] | N
     "adam_2k": None,
     "adam_eps": lambda lr: optax.adam(lr, eps=1e-4),
     "adopt": lambda lr: optax.contrib.adopt(lr),
+    "ademamix": lambda lr: optax.contrib.ademamix(lr),
+    "simplified_ademamix": lambda lr: optax.contrib.simplified_ademamix(lr),
 }
 
 

@@ -52,9 +52,10 @@ def test_rectifier_rho_uses_the_scheduled_b2_of_each_step():
 
 
 def test_decoupled_decay_takes_the_learning_rate_of_each_step():
-    """``-lr_t * wd * p`` with ``lr_t`` the schedule at the piece's own count, on every step."""
+    """AdamW's decay, ``add_decayed_weights`` before ``scale_by_learning_rate``, is ``-lr_t * wd * p``
+    with ``lr_t`` the schedule at that step, on every step (the learning rate reaches one piece)."""
     schedule = lambda count: 0.5 / (1.0 + count.astype(jnp.float32))
-    tx = optaxtra.decoupled_weight_decay(0.1, learning_rate=schedule)
+    tx = optax.chain(optaxtra.add_decayed_weights(0.1), optaxtra.scale_by_learning_rate(schedule))
     for t, (updates, _) in enumerate(updates_and_states(tx, [jnp.zeros(3)] * 4), 1):
         np.testing.assert_allclose(updates, -(0.5 / t) * 0.1 * P, rtol=1e-6, err_msg=f"update {t}")
 

@@ -15,6 +15,7 @@ import re
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import optaxtra
@@ -34,7 +35,8 @@ CASES = {
     "scale_by_radam_rectifier": lambda lr: optaxtra.scale_by_radam_rectifier(),
     "trust_ratio": lambda lr: optaxtra.trust_ratio(weight_decay=0.1),
     "scale_by_learning_rate": lambda lr: optaxtra.scale_by_learning_rate(lambda count: lr),
-    "decoupled_weight_decay": lambda lr: optaxtra.decoupled_weight_decay(0.1, lr),
+    "decoupled_weight_decay": lambda lr: optax.chain(optaxtra.scale_by_learning_rate(lr),
+                                                     optaxtra.decoupled_weight_decay(0.1)),
     "lookahead_state": lambda lr: optaxtra.lookahead_state(optaxtra.adam(lr), sync_period=2),
     "switch_when": lambda lr: optaxtra.switch_when(
         optaxtra.adam(lr), optaxtra.sgd(lr), lambda state, done: done >= 2

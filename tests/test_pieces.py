@@ -58,21 +58,22 @@ def test_adam_2k_freezes_params_and_first_moment():
     np.testing.assert_allclose(state.mu, 0.1 * G, rtol=1e-6)
 
 
-@pytest.mark.parametrize(
-    ("learning_rate", "expected_factor"),
-    [(0.5, 0.5 * 0.1), (None, 0.1)],
-    ids=["coupled_to_lr", "independent_of_lr"],
-)
-def test_decoupled_weight_decay_conventions(learning_rate, expected_factor):
-    tx = optaxtra.decoupled_weight_decay(0.1, learning_rate)
+def test_decoupled_weight_decay_is_independent_of_the_learning_rate():
+    tx = optax.chain(optaxtra.scale_by_learning_rate(0.5), optaxtra.decoupled_weight_decay(0.1))
     (u,), _ = apply(tx, [G], P)
-    np.testing.assert_allclose(u, G - expected_factor * P, rtol=1e-6)
+    np.testing.assert_allclose(u, -0.5 * G - 0.1 * P, rtol=1e-6)
+
+
+def test_add_decayed_weights_before_the_lr_is_decay_times_the_lr():
+    tx = optax.chain(optaxtra.add_decayed_weights(0.1), optaxtra.scale_by_learning_rate(0.5))
+    (u,), _ = apply(tx, [G], P)
+    np.testing.assert_allclose(u, -0.5 * G - 0.5 * 0.1 * P, rtol=1e-6)
 
 
 def test_decoupled_weight_decay_schedules_and_mask():
     params = {"kernel": P, "bias": P}
     tx = optaxtra.decoupled_weight_decay(
-        lambda count: 0.1 * (count + 1).astype(jnp.float32), lambda count: 0.5, mask=optaxtra.exclude_paths("bias")
+        lambda count: 0.05 * (count + 1).astype(jnp.float32), mask=optaxtra.exclude_paths("bias")
     )
     zeros = jax.tree.map(jnp.zeros_like, params)
     (first, second), _ = apply(tx, [zeros, zeros], params)

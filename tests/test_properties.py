@@ -37,6 +37,7 @@ WITHOUT_DECAY = {
     "lamb": lambda lr: optaxtra.lamb(lr, weight_decay=0.0),
     "ralamb": lambda lr: optaxtra.ralamb(lr, weight_decay=0.0),
     "lars": lambda lr: optaxtra.lars(lr, weight_decay=0.0),
+    "cautious_adamw": lambda lr: optaxtra.cautious_adamw(lr, weight_decay=0.0),
 }
 
 

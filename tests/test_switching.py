@@ -1,7 +1,6 @@
 """Switching: the generic switch against running both optimizers by hand; SWATS against
 the paper's formulas and torch-optimizer's SWATS."""
 
-import contextlib
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +11,7 @@ import torch
 import torch_optimizer
 
 import optaxtra
+from tests import _oracles
 
 SCALES = np.array([1.0, 2.0, 0.5, 3.0], np.float32)
 TARGET = np.array([1.0, -1.0, 2.0, 0.5], np.float32)
@@ -234,9 +234,8 @@ def test_swats_skips_the_projection_on_a_zero_gradient(plain):
     # torch-optimizer (``if pg != 0``); step 3 then corrects with 1 - b2**3.
     expected = _paper_swats_adam_phase(SWATS_GRADS, lr=0.05)
     assert expected[1, 1] == expected[0, 1] and not np.isclose(expected[0, 0] / (1 - 0.999**2), expected[0, 1])
-    tx = optaxtra.swats(0.05, eps=1e-3, switch_atol=0.0)  # never switches here
-    with optaxtra.plain_paths() if plain else contextlib.nullcontext():
-        _, state = _run_swats_on(tx, SWATS_GRADS)
+    make = _oracles.swats if plain else optaxtra.swats
+    _, state = _run_swats_on(make(0.05, eps=1e-3, switch_atol=0.0), SWATS_GRADS)  # never switches here
     np.testing.assert_array_equal(state.switched_at, [-1] * 4)
     actual = np.stack([state.first.ema, state.first.sgd_learning_rate, state.first.projected_learning_rate], 1)
     # float32 against float64: measured at most 3.7e-7 relative; a wrong step-2 Lambda is off by 50%.
@@ -252,9 +251,8 @@ def test_swats_hands_sgd_the_bias_corrected_estimate_not_the_last_projection(pla
     expected = _paper_swats_adam_phase(grads, lr=0.05)
     rate, gamma = expected[1, 1], expected[1, 2]
     assert abs(rate - gamma) > 0.05 * rate
-    tx = optaxtra.swats(0.05, eps=1e-3, switch_atol=1.0)
-    with optaxtra.plain_paths() if plain else contextlib.nullcontext():
-        updates, state = _run_swats_on(tx, grads)
+    make = _oracles.swats if plain else optaxtra.swats
+    updates, state = _run_swats_on(make(0.05, eps=1e-3, switch_atol=1.0), grads)
     np.testing.assert_array_equal(state.switched_at, [-1, 2, 2])
     # float32 against float64: measured at most 3.8e-8 relative; gamma_2 is 39% off.
     np.testing.assert_allclose(state.second.learning_rate[1:], [rate, rate], rtol=2e-7)

@@ -43,12 +43,12 @@ AVERAGING = {"ema_averaging", "swa_averaging"}
 SWITCHING = {"switch", "swats"}
 
 # A state each wrapper may be handed by mistake: a sibling's, or a plain optimizer's.
-# swats is an optax.chain of two pieces, so it gets another two-piece chain's state.
+# swats is chain(add_decayed_weights, scale_by_swats), so it gets a chain that starts the same.
 OTHER_STATES = {
     "ema_averaging": (_swa, "EmaAveragingState"),
     "swa_averaging": (_ema, "SwaAveragingState"),
     "switch": (lambda: optaxtra.adam(1e-3), "SwitchState"),
-    "swats": (lambda: optax.sgd(1e-3), "SwitchState"),
+    "swats": (lambda: optax.chain(optaxtra.add_decayed_weights(0.0), optax.scale(-1e-3)), "SwitchState"),
 }
 
 FROZEN = {"step": jnp.asarray(7, jnp.int32), "ids": jnp.arange(4, dtype=jnp.uint8), "on": jnp.array([True, False])}

@@ -22,7 +22,7 @@ def lookahead(
     Args:
       inner: the fast optimizer, e.g. ``optaxtra.adam(1e-3)``.
       sync_period: ``k``, an integer >= 1.
-      slow_step_size: ``alpha`` in (0, 1].
+      slow_step_size: ``alpha`` in [0, 1] (see ``lookahead_state``).
 
     Returns:
       An ``optax.GradientTransformation``.

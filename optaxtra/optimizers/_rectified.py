@@ -126,7 +126,7 @@ def ranger(
       weight_decay: decoupled decay >= 0, multiplied by the LR.
       mask: which params decay.
       sync_period: Lookahead's ``k``.
-      slow_step_size: Lookahead's ``alpha`` in (0, 1].
+      slow_step_size: Lookahead's ``alpha`` in [0, 1].
       threshold: RAdam's ``rho_t`` threshold.
       eps_placement: ``"uncorrected"`` adds ``eps`` to ``sqrt(v)`` before the
         bias correction (pytorch_ranger); ``"corrected"`` to ``sqrt(v_hat)``.

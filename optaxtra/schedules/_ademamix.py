@@ -86,20 +86,21 @@ class HalfLifeWarmup:
         self.start, self.end, self.warmup_steps = start, end, warmup_steps
         self.first_step, self.log_eps = first_step, log_eps
 
-    def log(self, count: jax.Array) -> jax.Array:
-        """``log b_s`` (float32)."""
+    def decay(self, count: jax.Array) -> Decay:
+        """``b_s`` with an accurate ``1 - b_s`` (from ``log b_s``), as the pieces take a decay.
+
+        From ``s = T`` on it is ``end`` as ``resolve_decay`` gives it (for a
+        Python number, ``1 - end`` and ``log end`` from float64), so that after
+        the warm-up the decay is exactly the one given without it.
+        """
         fraction = jnp.minimum(_step(count, self.first_step) / jnp.float32(self.warmup_steps), 1.0)
         log_start, log_end = _log(self.start, self.log_eps), _log(self.end, self.log_eps)
-        warming = 1.0 / ((1.0 - fraction) / log_start + fraction / log_end)
-        return jnp.where(fraction < 1.0, warming, _log(self.end, 0.0))
-
-    def decay(self, count: jax.Array) -> Decay:
-        """``b_s`` with an accurate ``1 - b_s``, as the pieces take a decay."""
-        log = self.log(count)
-        return Decay(jnp.exp(log), -jnp.expm1(log), log)
+        log = 1.0 / ((1.0 - fraction) / log_start + fraction / log_end)
+        warming, end = Decay(jnp.exp(log), -jnp.expm1(log), log), resolve_decay(self.end, count)
+        return Decay(*(jnp.where(fraction < 1.0, w, e) for w, e in zip(warming, end)))
 
     def __call__(self, count: jax.Array) -> jax.Array:
-        return jnp.exp(self.log(count))
+        return self.decay(count).rate
 
 
 def half_life_warmup(

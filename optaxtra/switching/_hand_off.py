@@ -14,9 +14,10 @@ from ._switch import HandOff
 __all__ = ["carry_first_moment"]
 
 
-def _is_state_field(path: tuple[Any, ...], _: Any) -> bool:
-    """A NamedTuple field, not a parameter that happens to be named ``mu`` or ``trace``."""
-    return bool(path) and isinstance(path[-1], otu.NamedTupleKey)
+def _is_state_field(path: tuple[Any, ...], value: Any) -> bool:
+    """A NamedTuple field holding arrays: not a parameter that happens to be named ``mu`` or
+    ``trace``, nor the empty buffer of ``trace(None)``."""
+    return bool(path) and isinstance(path[-1], otu.NamedTupleKey) and value is not None
 
 
 def _one_field(tree: Any, field: str, what: str) -> Any:

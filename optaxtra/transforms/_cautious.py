@@ -150,7 +150,7 @@ def cautious(
             else:
                 scale = weights * (size / (weight_sum + 1)).astype(real)
             # A product, not a select: a non-finite entry stays non-finite where it is masked.
-            return (wide * scale).astype(u.dtype), overwrite(previous, kept)
+            return (wide * scale.astype(dtype)).astype(u.dtype), overwrite(previous, kept)
 
         treedef = jax.tree.structure(new_updates)
         flat = [treedef.flatten_up_to(t) for t in (new_updates, updates)]

@@ -84,7 +84,7 @@ def trace(
         return optax.GradientTransformation(
             lambda params: TraceState(None), lambda updates, state, params=None: (updates, state)
         )
-    check_real("decay", decay, 0.0, 1.0, high_open=True, allow_schedule=False)
+    check_real("decay (the momentum)", decay, 0.0, 1.0, high_open=True, allow_schedule=False)
 
     def init_fn(params):
         def zeros(p):
