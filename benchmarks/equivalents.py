@@ -46,6 +46,12 @@ OPTAX_EQUIVALENTS: dict[str, Callable[[float], optax.GradientTransformation] | N
     "adopt": lambda lr: optax.contrib.adopt(lr),
     "ademamix": lambda lr: optax.contrib.ademamix(lr),
     "simplified_ademamix": lambda lr: optax.contrib.simplified_ademamix(lr),
+    # optax.nadam has no momentum schedule (optaxtra's momentum_decay=None): the same work.
+    "nadam": lambda lr: optax.nadam(lr),
+    "nadamw": lambda lr: optax.nadamw(lr, weight_decay=1e-2),
+    "adamax": lambda lr: optax.adamax(lr),
+    "lion": lambda lr: optax.lion(lr, weight_decay=0.0),
+    "stable_adamw": None,
 }
 
 

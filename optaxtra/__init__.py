@@ -117,6 +117,7 @@ from .ecosystem._sharding import state_sharding as state_sharding
 from .optimizers._ademamix import ademamix as ademamix
 from .optimizers._ademamix import simplified_ademamix as simplified_ademamix
 from .optimizers._adopt import adopt as adopt
+from .optimizers._stable_adamw import stable_adamw as stable_adamw
 from .schedules._ademamix import HalfLifeWarmup as HalfLifeWarmup
 from .schedules._ademamix import ademamix_alpha_warmup as ademamix_alpha_warmup
 from .schedules._ademamix import half_life_warmup as half_life_warmup
@@ -128,6 +129,10 @@ from .transforms._adopt import adopt_clip as adopt_clip
 from .transforms._adopt import scale_by_adopt as scale_by_adopt
 from .transforms._simplified_ademamix import ScaleBySimplifiedAdemamixState as ScaleBySimplifiedAdemamixState
 from .transforms._simplified_ademamix import scale_by_simplified_ademamix as scale_by_simplified_ademamix
+from .transforms._stable_adam import ScaleByStableAdamState as ScaleByStableAdamState
+from .transforms._stable_adam import scale_by_stable_adam as scale_by_stable_adam
+from .transforms._update_clipping import ClipByUpdateRmsState as ClipByUpdateRmsState
+from .transforms._update_clipping import clip_by_update_rms as clip_by_update_rms
 
 # Cautious optimizers (a wrapper for any optimizer).
 from .transforms._cautious import CautiousState as CautiousState
@@ -135,10 +140,20 @@ from .transforms._cautious import cautious as cautious
 from .optimizers._cautious import cautious_adamw as cautious_adamw
 from .optimizers._cautious import cautious_lion as cautious_lion
 
+# Schedule-Free (a wrapper around a base direction).
+from .transforms._schedule_free import ScheduleFreeState as ScheduleFreeState
+from .transforms._schedule_free import schedule_free as schedule_free
+from .transforms._schedule_free import schedule_free_eval_params as schedule_free_eval_params
+from .schedules._rectified_warmup import rectified_warmup as rectified_warmup
+from .optimizers._schedule_free import schedule_free_adamw as schedule_free_adamw
+from .optimizers._schedule_free import schedule_free_radam as schedule_free_radam
+from .optimizers._schedule_free import schedule_free_sgd as schedule_free_sgd
+
 # The public API: every name re-exported above (not the submodules, which are private).
 __all__ = [
     "AddDecayedWeightsState",
     "CautiousState",
+    "ClipByUpdateRmsState",
     "DecoupledWeightDecayState",
     "EmaAveragingState",
     "HalfLifeWarmup",
@@ -155,6 +170,8 @@ __all__ = [
     "ScaleByNadamState",
     "ScaleByRadamRectifierState",
     "ScaleBySimplifiedAdemamixState",
+    "ScaleByStableAdamState",
+    "ScheduleFreeState",
     "SecondMoment",
     "SkipNonfiniteState",
     "SwaAveragingState",
@@ -182,6 +199,7 @@ __all__ = [
     "cautious_adamw",
     "cautious_lion",
     "check_checkpoint",
+    "clip_by_update_rms",
     "decoupled_weight_decay",
     "delayed",
     "diagnostics",
@@ -209,6 +227,7 @@ __all__ = [
     "radam_rho",
     "ralamb",
     "ranger",
+    "rectified_warmup",
     "register_diagnostics",
     "register_evaluation_params",
     "scale_by_adam",
@@ -220,13 +239,20 @@ __all__ = [
     "scale_by_nadam",
     "scale_by_radam_rectifier",
     "scale_by_simplified_ademamix",
+    "scale_by_stable_adam",
     "scale_by_swats",
+    "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
+    "schedule_free_radam",
+    "schedule_free_sgd",
     "select_paths",
     "sgd",
     "simplified_ademamix",
     "skip_nonfinite",
     "slow_params",
     "sqrt_batch_scaling",
+    "stable_adamw",
     "state_sharding",
     "swa_averaging",
     "swa_cyclic_learning_rate",

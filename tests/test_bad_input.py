@@ -189,6 +189,12 @@ CASES = [
         mask={"dense": {"bias": False, "kernel": True}, "scale": 1}).init(make_params()), TypeError, ("mask", "'scale'", "1")),
     Case("mask_callable_wrong_structure", lambda: optaxtra.sgd(
         0.1, weight_decay=0.1, mask=lambda p: [True]).init(make_params()), ValueError, ("mask", "structure")),
+    Case("exclude_paths_matching_nothing", lambda: optaxtra.adamw(
+        weight_decay=0.1, mask=optaxtra.exclude_paths("nonexistent")).init(make_params()), ValueError,
+         ("'nonexistent'", "matches none", "'dense/kernel'")),
+    Case("select_paths_matching_nothing", lambda: optaxtra.lamb(
+        layer_adaptation_mask=optaxtra.select_paths("kernal")).init(make_params()), ValueError,
+         ("'kernal'", "matches none", "'dense/bias'")),
     Case("layer_adaptation_mask_wrong_structure", lambda: optaxtra.lamb(
         layer_adaptation_mask={"w": True}).init(make_params()), ValueError, ("mask", "structure")),
     Case("weight_decay_mask_wrong_structure", lambda: optaxtra.lars(

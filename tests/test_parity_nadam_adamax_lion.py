@@ -459,3 +459,23 @@ def test_traced_and_scheduled_hyperparameters_pass():
     ):
         updates, _ = jax.jit(tx.update)(jnp.ones(3), tx.init(params), params)
         assert np.isfinite(np.asarray(updates)).all()
+
+
+@pytest.mark.parametrize(
+    ("param_dtype", "mu_dtype", "expected"),
+    [
+        (jnp.bfloat16, None, jnp.float32),
+        (jnp.float16, None, jnp.float32),
+        (jnp.float32, None, jnp.float32),
+        (jnp.bfloat16, jnp.bfloat16, jnp.bfloat16),
+        (jnp.float32, jnp.bfloat16, jnp.bfloat16),
+    ],
+)
+def test_lion_momentum_is_kept_in_at_least_float32_unless_asked(param_dtype, mu_dtype, expected):
+    tx = optaxtra.lion(1e-3, mu_dtype=mu_dtype)
+    params = {"w": jnp.ones(3, param_dtype), "n": jnp.arange(3)}
+    state = tx.init(params)
+    updates, state = jax.jit(tx.update)({"w": jnp.ones(3, param_dtype), "n": jnp.zeros(3, jnp.int32)}, state, params)
+    assert state[0].mu["w"].dtype == expected
+    assert state[0].mu["n"].dtype == jnp.int32
+    assert updates["w"].dtype == param_dtype

@@ -38,6 +38,7 @@ WITHOUT_DECAY = {
     "ralamb": lambda lr: optaxtra.ralamb(lr, weight_decay=0.0),
     "lars": lambda lr: optaxtra.lars(lr, weight_decay=0.0),
     "cautious_adamw": lambda lr: optaxtra.cautious_adamw(lr, weight_decay=0.0),
+    "nadamw": lambda lr: optaxtra.nadamw(lr, weight_decay=0.0),
 }
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import optax
 
-from .._hyperparams import ScalarOrSchedule
+from .._hyperparams import ScalarOrSchedule, resolve
 from .._validation import check_bool, check_real
 from ..schedules._ademamix import HalfLifeWarmup
 from ..transforms._ademamix import scale_by_ademamix
@@ -15,7 +15,7 @@ from ..transforms._masking import Mask
 from ..transforms._simplified_ademamix import scale_by_simplified_ademamix
 from ..transforms._weight_decay import add_decayed_weights
 
-__all__ = ["ademamix", "simplified_ademamix"]
+__all__ = ["ademamix", "simplified_ademamix", "on_adam_scale"]
 
 
 def ademamix(
@@ -142,3 +142,15 @@ def simplified_ademamix(
         add_decayed_weights(weight_decay, mask=mask),
         scale_by_learning_rate(learning_rate),
     )
+
+
+def on_adam_scale(learning_rate: ScalarOrSchedule, b1: float = 0.99) -> ScalarOrSchedule:
+    """``learning_rate * (1 - b1)``: simplified AdEMAMix's rate for an Adam rate (schedules too).
+
+    With ``alpha = 0`` simplified AdEMAMix is Adam with its learning rate
+    multiplied by ``1 / (1 - b1)`` (Morwani et al. 2025); ``OPTIMIZERS`` gives
+    it rates on Adam's scale through this.
+    """
+    if callable(learning_rate):
+        return lambda count: resolve(learning_rate, count) * (1 - b1)
+    return learning_rate * (1 - b1)

@@ -14,8 +14,9 @@ import optax
 from .._hyperparams import ScalarOrSchedule
 from ._adam import adam, adam_2k, adam_eps, adamw, amsgrad
 from ._adamax import adamax
-from ._ademamix import ademamix, simplified_ademamix
+from ._ademamix import ademamix, on_adam_scale, simplified_ademamix
 from ._adopt import adopt
+from ._stable_adamw import stable_adamw
 from ._cautious import cautious_adamw, cautious_lion
 from ._layerwise import lamb, lars
 from ._lion import lion
@@ -52,9 +53,9 @@ OPTIMIZERS: Mapping[str, Factory] = MappingProxyType(
         "cautious_lion": lambda lr: cautious_lion(lr),
         "adopt": lambda lr: adopt(lr),
         "ademamix": lambda lr: ademamix(lr),
-        # Its momentum is a sum of up to 1 / (1 - b1) = 100 gradients: with alpha = 0 it is Adam
-        # at 100 times the learning rate (Morwani et al. 2025), so the table's rate is Adam's scale.
-        "simplified_ademamix": lambda lr: simplified_ademamix(lr * (1 - 0.99)),
+        # Its momentum sums up to 1 / (1 - b1) = 100 gradients: the table's rate is on Adam's scale.
+        "simplified_ademamix": lambda lr: simplified_ademamix(on_adam_scale(lr)),
+        "stable_adamw": lambda lr: stable_adamw(lr),
     }
 )
 """Read-only ``{name: learning_rate -> optimizer}`` of every alias with its defaults."""

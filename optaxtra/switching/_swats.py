@@ -7,6 +7,11 @@ moments. Branching between the phases with ``lax.cond`` (``switch_when``, the
 readable form ``tests/_oracles.py`` keeps and checks this against, switch
 included) makes XLA store every array that crosses the conditional, the
 updates and both phases' states, and copy those passed through unchanged.
+Adam's step is computed here with the moment functions of
+``transforms/_moments.py`` (the interface every moment-carrying piece shares),
+from the moments after the selection, rather than by calling
+``scale_by_adam``'s ``update``: that form keeps one more param-sized temporary
+(``tests/test_fast_paths.py::test_fast_swats_keeps_only_adams_step``).
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ def _momentum_dtype(dtype: Any, mu_dtype: Any) -> Any:
     """``mu_dtype`` if given, else the leaf's compute dtype (float32 for half-precision leaves).
 
     With ``b2 = 0.99`` each step moves ``m`` by 1% of ``g - m``, and bfloat16's
-    spacing is 0.4-0.8%: stored in bfloat16, every increment would be rounded
-    by up to its own size, and the sign of ``b1 m + (1 - b1) g`` with it.
+    spacing is 0.4-0.8% of ``m``: stored in bfloat16, an increment is rounded
+    by a sizeable part of itself, and the sign of ``b1 m + (1 - b1) g`` with it.
     """
     return compute_dtype(dtype) if mu_dtype is None else first_moment_dtype(dtype, mu_dtype)
 
@@ -64,11 +64,11 @@ def scale_by_lion(
         schedule.
       b2: decay of the momentum, in [0, 1).
       mu_dtype: storage dtype of the momentum. None keeps the params' dtype,
-        but float32 for half-precision params: optax and lion-pytorch keep
-        it in the params' dtype, where a bfloat16 momentum rounds each
-        ``(1 - b2) g`` increment by up to its own size and flips signs of the
-        step that a float32 one would not. Pass ``jnp.bfloat16`` to halve
-        the state. The maths runs in float32 for half-precision leaves.
+        but float32 for half-precision params (optax and lion-pytorch keep
+        the params' dtype): each step moves ``m`` by ``(1 - b2)(g - m)``,
+        1% at ``b2 = 0.99``, against bfloat16's spacing of 0.4-0.8% of ``m``.
+        Pass ``jnp.bfloat16`` to halve the state. The maths runs in float32
+        for half-precision leaves.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByLionState``.
