@@ -52,6 +52,14 @@ OPTAX_EQUIVALENTS: dict[str, Callable[[float], optax.GradientTransformation] | N
     "adamax": lambda lr: optax.adamax(lr),
     "lion": lambda lr: optax.lion(lr, weight_decay=0.0),
     "stable_adamw": None,
+    "adamc": lambda lr: optax.adamw(lr, weight_decay=1e-2),
+    "cautious_adamw": None,
+    "cautious_lion": None,
+    "schedule_free_adamw": lambda lr: optax.contrib.schedule_free_adamw(lr, b1=0.9, weight_decay=0.0),
+    "schedule_free_sgd": lambda lr: optax.contrib.schedule_free_sgd(lr, b1=0.9),
+    "schedule_free_radam": None,  # optax's schedule_free around optax.radam rectifies the direction, not the LR
+    # optax runs Newton-Schulz in the params' dtype (float32); optaxtra's default is torch's bfloat16.
+    "muon": lambda lr: optax.contrib.muon(lr, weight_decay=0.1, adam_weight_decay=1e-2),
 }
 
 

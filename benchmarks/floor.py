@@ -31,8 +31,8 @@ def slot_dtypes(params: Any, state: Any) -> list[Any]:
 
     Every non-scalar state leaf is counted against the param leaf it belongs
     to by size; for each dtype, the slots are its bytes divided by the params'
-    size in that dtype. Scalars (counts, learning rates, trust ratios) are
-    ignored: they are not moved per element.
+    size in that dtype, rounded down. Scalars (counts, learning rates, trust
+    ratios) are ignored: they are not moved per element.
     """
     size = sum(int(np.prod(np.shape(p))) for p in jax.tree.leaves(params))
     elements: Counter = Counter()
@@ -41,8 +41,8 @@ def slot_dtypes(params: Any, state: Any) -> list[Any]:
             elements[jnp.dtype(leaf.dtype)] += int(np.prod(np.shape(leaf)))
     slots = []
     for dtype, count in sorted(elements.items(), key=lambda item: str(item[0])):
-        if count % size:
-            raise ValueError(f"state holds {count} {dtype} elements, not a multiple of {size} params")
+        # A state that is not whole slots (muon: a momentum for the matrices, AdamW's two moments
+        # for the rest) drops its partial slot: the floor still moves no more than it must.
         slots += [dtype] * (count // size)
     return slots
 

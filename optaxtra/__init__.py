@@ -116,11 +116,13 @@ from .ecosystem._sharding import state_sharding as state_sharding
 # ADOPT, AdEMAMix, StableAdamW, AdamC: pieces, schedules and optimizers.
 from .optimizers._ademamix import ademamix as ademamix
 from .optimizers._ademamix import simplified_ademamix as simplified_ademamix
+from .optimizers._adamc import adamc as adamc
 from .optimizers._adopt import adopt as adopt
 from .optimizers._stable_adamw import stable_adamw as stable_adamw
 from .schedules._ademamix import HalfLifeWarmup as HalfLifeWarmup
 from .schedules._ademamix import ademamix_alpha_warmup as ademamix_alpha_warmup
 from .schedules._ademamix import half_life_warmup as half_life_warmup
+from .schedules._corrected_decay import corrected_weight_decay as corrected_weight_decay
 from .schedules._delayed import delayed as delayed
 from .transforms._ademamix import ScaleByAdemamixState as ScaleByAdemamixState
 from .transforms._ademamix import scale_by_ademamix as scale_by_ademamix
@@ -137,6 +139,8 @@ from .transforms._update_clipping import clip_by_update_rms as clip_by_update_rm
 # Cautious optimizers (a wrapper for any optimizer).
 from .transforms._cautious import CautiousState as CautiousState
 from .transforms._cautious import cautious as cautious
+from .transforms._cautious_weight_decay import CautiousWeightDecayState as CautiousWeightDecayState
+from .transforms._cautious_weight_decay import cautious_weight_decay as cautious_weight_decay
 from .optimizers._cautious import cautious_adamw as cautious_adamw
 from .optimizers._cautious import cautious_lion as cautious_lion
 
@@ -149,10 +153,17 @@ from .optimizers._schedule_free import schedule_free_adamw as schedule_free_adam
 from .optimizers._schedule_free import schedule_free_radam as schedule_free_radam
 from .optimizers._schedule_free import schedule_free_sgd as schedule_free_sgd
 
+# Muon (matrices) with AdamW (the rest).
+from .transforms._muon import ScaleByMuonState as ScaleByMuonState
+from .transforms._muon import newton_schulz as newton_schulz
+from .transforms._muon import scale_by_muon as scale_by_muon
+from .optimizers._muon import muon as muon
+
 # The public API: every name re-exported above (not the submodules, which are private).
 __all__ = [
     "AddDecayedWeightsState",
     "CautiousState",
+    "CautiousWeightDecayState",
     "ClipByUpdateRmsState",
     "DecoupledWeightDecayState",
     "EmaAveragingState",
@@ -167,6 +178,7 @@ __all__ = [
     "ScaleByAdoptState",
     "ScaleByLearningRateState",
     "ScaleByLionState",
+    "ScaleByMuonState",
     "ScaleByNadamState",
     "ScaleByRadamRectifierState",
     "ScaleBySimplifiedAdemamixState",
@@ -184,6 +196,7 @@ __all__ = [
     "adam_2k",
     "adam_eps",
     "adamax",
+    "adamc",
     "adamw",
     "add_decayed_weights",
     "ademamix",
@@ -198,8 +211,10 @@ __all__ = [
     "cautious",
     "cautious_adamw",
     "cautious_lion",
+    "cautious_weight_decay",
     "check_checkpoint",
     "clip_by_update_rms",
+    "corrected_weight_decay",
     "decoupled_weight_decay",
     "delayed",
     "diagnostics",
@@ -219,8 +234,10 @@ __all__ = [
     "lion",
     "lookahead",
     "lookahead_state",
+    "muon",
     "nadam",
     "nadamw",
+    "newton_schulz",
     "one_cycle",
     "radam",
     "radam_rectification",
@@ -236,6 +253,7 @@ __all__ = [
     "scale_by_adopt",
     "scale_by_learning_rate",
     "scale_by_lion",
+    "scale_by_muon",
     "scale_by_nadam",
     "scale_by_radam_rectifier",
     "scale_by_simplified_ademamix",

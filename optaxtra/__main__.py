@@ -12,7 +12,7 @@ import sys
 from typing import Sequence
 
 # Import names of the ``compare`` extra's packages (pyproject.toml) that the command imports.
-COMPARE_EXTRA = ("flax", "matplotlib", "rich", "scipy", "sklearn")
+COMPARE_EXTRA = ("flax", "matplotlib", "mnist1d", "rich", "scipy", "sklearn")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,9 +22,15 @@ def main(argv: Sequence[str] | None = None) -> int:
       argv: the arguments (default: ``sys.argv[1:]``).
 
     Returns:
-      1 if the ``compare`` extra is not installed, else the command's code
+      0 for ``--version``; 1 if the ``compare`` extra is not installed, else the command's code
       (0 on success, 2 on bad input, 130 if interrupted).
     """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["--version"]:  # Needs no extra.
+        from optaxtra import __version__
+
+        print(f"optaxtra {__version__}")
+        return 0
     missing = [name for name in COMPARE_EXTRA if importlib.util.find_spec(name) is None]
     if missing:
         print(
@@ -35,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     from optaxtra.compare.cli.main import main as command  # Only now: it imports the extra's packages.
 
-    return command(argv)
+    return command(arguments)
 
 
 if __name__ == "__main__":

@@ -43,10 +43,18 @@ def diagnostics(opt_state: Any) -> dict[str, jax.Array]:
     * ``lookahead/synced`` (1.0 on a sync step), ``lookahead/step``;
     * ``learning_rate``: the rate ``scale_by_learning_rate`` last applied;
     * ``hyperparams/<name>`` for ``optax.inject_hyperparams`` states;
+    * ``ema/decay``, ``ema/count`` (``ema_averaging``); ``swa/averaged``,
+      ``swa/n_averaged`` (``swa_averaging``);
+    * ``switch/switched``, ``switch/switched_at`` (``switch``, ``swats``) and
+      ``swats/sgd_learning_rate``, ``swats/projected_learning_rate``;
+    * ``nonfinite/skipped``, ``nonfinite/consecutive`` (``skip_nonfinite``);
     * whatever else was added with ``register_diagnostics``.
 
-    A name produced by two parts of the state is prefixed with the part's
-    path in the state tree.
+    Each state type's module registers its reader, so the keys of the
+    successors' pieces are listed with them. A name produced by two parts of
+    the state is prefixed with the part's path in the state tree. Flax NNX
+    states (an ``nnx.Optimizer``'s ``opt_state``) give the same keys as the
+    plain state.
 
     Args:
       opt_state: the optimizer state after an update.

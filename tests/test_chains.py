@@ -23,7 +23,8 @@ LINES = {node.targets[0].id: node.value for node in ast.parse(LISTING).body}
 PARAMS = {"w": jnp.ones((2, 3)), "b": jnp.zeros(3)}
 # Arguments a piece cannot be built without.
 PIECE_ARGS = {"scale_by_learning_rate": (0.1,), "add_decayed_weights": (0.0,), "decoupled_weight_decay": (0.0,),
-              "trace": (0.9,), "lookahead_state": (optaxtra.scale_by_adam(),)}
+              "trace": (0.9,), "lookahead_state": (optaxtra.scale_by_adam(),),
+              "clip_by_update_rms": (optaxtra.scale_by_stable_adam(),)}
 
 
 def piece_state_type(name: str) -> type:

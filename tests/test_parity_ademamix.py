@@ -215,11 +215,11 @@ def test_half_life_warmup_keeps_one_minus_b3_accurate():
 
 
 def test_diagnostics_report_alpha_and_b3():
-    tx = optaxtra.ademamix(1e-3, alpha=optaxtra.ademamix_alpha_warmup(4.0, 4), b3=optaxtra.half_life_warmup(0.5, 0.5 ** (1 / 3), 4, log_eps=0.0))
+    b3 = optaxtra.half_life_warmup(0.5, 0.5 ** (1 / 3), 4, log_eps=0.0)
+    tx = optaxtra.ademamix(1e-3, alpha=optaxtra.ademamix_alpha_warmup(4.0, 4), b3=b3)
     params = jnp.zeros(2)
     state = tx.init(params)
-    for _ in range(1):
-        _, state = tx.update(jnp.ones(2), state, params)
+    _, state = tx.update(jnp.ones(2), state, params)
     stats = optaxtra.diagnostics(state)
     np.testing.assert_allclose(stats["ademamix/alpha"], 1.0)
     np.testing.assert_allclose(stats["ademamix/b3"], 0.5 ** (1 / 1.5), rtol=1e-6)  # half-life 1.5 at s = 1

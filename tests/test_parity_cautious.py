@@ -266,3 +266,34 @@ def test_the_rescaling_is_per_leaf():
     updates, _ = flat.update(grads, flat.init(grads))
     np.testing.assert_allclose(updates["a"], [8 / 7, 8 / 7, 8 / 7, 0.0], rtol=1e-6)
     np.testing.assert_allclose(updates["b"], 8 / 7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [pytest.param(1.0, id="plain_lion"), pytest.param(0.0, id="cautious_lion")])
+def test_cautious_weight_decay_matches_lion_pytorch_step_by_step(factor):
+    """lion-pytorch's ``cautious_wd=True``: decay where ``update * p > 0`` (after caution; ``factor=1``: none)."""
+    lr, wd = 1e-3, 0.1
+    expected = run_torch(
+        lambda p: CautiousLion(p, lr=lr, betas=(0.9, 0.99), weight_decay=wd, cautious_factor=factor, cautious_wd=True),
+        500,
+    )
+    direction = optax.scale_by_lion(0.9, 0.99)
+    if factor < 1.0:
+        direction = optaxtra.cautious(direction, orientation="direction", floor=1e-5, factor=factor)
+    tx = optax.chain(
+        direction,
+        optaxtra.cautious_weight_decay(torch_applied_decay(lr, wd) / lr),
+        optaxtra.scale_by_learning_rate(lr),
+    )
+    assert_trajectories_close(_one_step_trajectory(tx, expected), expected, rtol=RTOL, atol=ATOL)
+    plain = run_torch(lambda p: CautiousLion(p, lr=lr, betas=(0.9, 0.99), weight_decay=wd, cautious_factor=factor), 500)
+    assert max(np.max(np.abs(plain[k] - expected[k])) for k in NAMES) > 1e-4  # the decay mask mattered
+
+
+def test_cautious_weight_decay_needs_params_and_respects_the_mask():
+    tx = optaxtra.cautious_weight_decay(1.0, mask={"a": True, "b": False})
+    params = {"a": jnp.array([1.0, 1.0]), "b": jnp.array([1.0, 1.0])}
+    updates, _ = tx.update({"a": jnp.array([1.0, -1.0]), "b": jnp.ones(2)}, tx.init(params), params)
+    np.testing.assert_array_equal(updates["a"], [2.0, -1.0])
+    np.testing.assert_array_equal(updates["b"], [1.0, 1.0])
+    with pytest.raises(ValueError, match="params"):
+        tx.update(params, tx.init(params))

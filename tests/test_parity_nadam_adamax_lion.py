@@ -42,6 +42,8 @@ What the references do differently, and where it is pinned:
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import lion_pytorch
@@ -363,10 +365,31 @@ def _nadam_float64(lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1
     return step
 
 
+@functools.cache
+def _nadam_exact_1000_steps():
+    return run_numpy(_nadam_float64(1e-3), 1000)
+
+
 def test_nadam_matches_a_float64_transcription():
     actual, _ = run_optax(optaxtra.nadam(1e-3), 1000)
-    expected = run_numpy(_nadam_float64(1e-3), 1000)
-    assert_trajectories_close(actual, expected, rtol=RTOL, atol=exact_atol(1000))
+    assert_trajectories_close(actual, _nadam_exact_1000_steps(), rtol=RTOL, atol=exact_atol(1000))
+
+
+def test_torch_nadam_leaves_exact_arithmetic_where_the_long_run_parts():
+    """Over 1,000 steps optaxtra and PyTorch part past ``atol`` on ``scale``, and PyTorch is the one off.
+
+    PyTorch adds the gradient's and the momentum's terms to the params in two
+    ``addcdiv_`` calls (two roundings a step, optaxtra one); on ``scale`` the
+    float32 runs are 1.1e-6 apart after 1,000 steps, PyTorch's 1.3e-6 from
+    the float64 transcription and optaxtra's within 2.7e-7 (measured 2026-12-07).
+    """
+    ours, _ = run_optax(optaxtra.nadam(1e-3), 1000)
+    torch_run = run_torch(lambda p: torch.optim.NAdam(p, lr=1e-3, foreach=False), 1000)
+    exact = _nadam_exact_1000_steps()["scale"]
+    with pytest.raises(AssertionError, match="'scale'"):
+        assert_trajectories_close(ours, torch_run, rtol=RTOL, atol=ATOL)
+    ours_off, torch_off = np.abs(ours["scale"] - exact).max(), np.abs(torch_run["scale"] - exact).max()
+    assert ours_off < 0.5 * ATOL < ATOL < torch_off
 
 
 def test_optax_nadam_is_not_torch_nadam():

@@ -20,7 +20,7 @@ import schedulefree
 import torch
 
 import optaxtra
-from tests._problems import NAMES, _loss_torch, assert_trajectories_close, initial_params, loss_jax
+from tests._problems import NAMES, _loss_torch, assert_trajectories_close, initial_params, loss_jax, run_optax
 
 RTOL = 1e-5
 ATOL = 1e-6
@@ -124,7 +124,8 @@ def test_schedule_free_adamw_matches_the_authors_foreach_path():
 @pytest.mark.parametrize(
     "lr, ours, theirs",
     [
-        pytest.param(0.1, {}, {}, id="defaults"),
+        pytest.param(1.0, {}, {}, id="defaults"),
+        pytest.param(0.1, {}, {}, id="lr_0.1"),
         pytest.param(
             0.05,
             dict(b1=0.8, weight_decay=0.01, warmup_steps=30, r=1.0),
@@ -192,7 +193,8 @@ def test_optax_contrib_schedule_free_reads_its_schedule_one_step_late():
     ours_state, theirs_state = ours.init(params), theirs.init(params)
     for _ in range(2):
         _, ours_state = ours.update(grads, ours_state, params)
-        _, theirs_state = theirs.update(grads, theirs_state, params)
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats and int32 counts
+            _, theirs_state = theirs.update(grads, theirs_state, params)
     np.testing.assert_allclose(optaxtra.diagnostics(ours_state)["schedule_free/c_t"], 4 / 5, rtol=1e-6)
     np.testing.assert_allclose(theirs_state.max_lr, 0.3 * lr, rtol=1e-6)
     np.testing.assert_allclose(theirs_state.weight_sum, (0.2**2 + 0.3**2) * lr**2, rtol=1e-5)
@@ -208,14 +210,20 @@ def test_optax_contrib_schedule_free_has_no_r():
     np.testing.assert_allclose(optaxtra.diagnostics(state)["schedule_free/c_t"], 0.4, rtol=1e-6)
 
 
-def test_optax_contrib_schedule_free_matches_at_a_constant_rate():
-    """Without a schedule or ``r`` the two agree; optax recomputes ``x`` from ``y`` and ``z``, a rounding apart."""
-    lr = 0.0025
-    ours, _, _ = run_ours(optaxtra.schedule_free_adamw(lr), 300)
-    from tests._problems import run_optax
+def test_optax_contrib_schedule_free_matches_at_a_constant_rate_for_200_steps():
+    """Without a schedule or ``r`` the maths is the same, but optax recomputes ``x = (y - (1 - b1) z) / b1``.
 
-    theirs, _ = run_optax(optax.contrib.schedule_free_adamw(lr, b1=0.9, weight_decay=0.0), 300)
-    assert_trajectories_close(ours, theirs, rtol=1e-4, atol=1e-5)
+    That division's rounding, every step, accumulates in ``x`` (an average
+    over all steps): the two stay within the parity tolerance for 200 steps
+    of this problem, and part from it at step 225 (2e-6 on a ``kernel``
+    entry of 0.11); optaxtra follows the authors' in-place update of ``y``
+    and matches them for 500 (above).
+    """
+    lr = 0.0025
+    ours, _, _ = run_ours(optaxtra.schedule_free_adamw(lr), 200)
+    with jax.numpy_dtype_promotion("standard"):
+        theirs, _ = run_optax(optax.contrib.schedule_free_adamw(lr, b1=0.9, weight_decay=0.0), 200)
+    assert_trajectories_close(ours, theirs, rtol=RTOL, atol=ATOL)
 
 
 def test_eval_params_need_the_state():
@@ -244,3 +252,16 @@ def test_bad_arguments_are_refused(kwargs, message):
     arguments = {"learning_rate": 0.1} | kwargs
     with pytest.raises(ValueError, match=message):
         optaxtra.schedule_free(optax.identity(), **arguments)
+
+
+def test_schedule_free_composes_with_lookahead():
+    """Schedule-Free inside Lookahead: one jitted step, and the evaluation point is found inside."""
+    tx = optaxtra.lookahead(optaxtra.schedule_free_adamw(0.01), sync_period=3)
+    params = {k: jnp.asarray(v) for k, v in initial_params().items()}
+    state = tx.init(params)
+    step = jax.jit(lambda p, s: (lambda u, s: (optax.apply_updates(p, u), s))(*tx.update(jax.grad(loss_jax)(p), s, p)))
+    for _ in range(4):
+        params, state = step(params, state)
+    x = optaxtra.schedule_free_eval_params(state, params)
+    assert jax.tree.structure(x) == jax.tree.structure(params)
+    assert float(loss_jax(x)) < float(loss_jax({k: jnp.asarray(v) for k, v in initial_params().items()}))

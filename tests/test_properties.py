@@ -38,7 +38,10 @@ WITHOUT_DECAY = {
     "ralamb": lambda lr: optaxtra.ralamb(lr, weight_decay=0.0),
     "lars": lambda lr: optaxtra.lars(lr, weight_decay=0.0),
     "cautious_adamw": lambda lr: optaxtra.cautious_adamw(lr, weight_decay=0.0),
+    "muon": lambda lr: optaxtra.muon(lr, weight_decay=0.0, adam_weight_decay=0.0),
     "nadamw": lambda lr: optaxtra.nadamw(lr, weight_decay=0.0),
+    "stable_adamw": lambda lr: optaxtra.stable_adamw(lr, weight_decay=0.0),
+    "adamc": lambda lr: optaxtra.adamc(lr, weight_decay=0.0),
 }
 
 

@@ -123,3 +123,30 @@ def test_a_nan_run_does_not_touch_its_neighbours():
     alone = run_sweep(task, adam_sweep([1e-2]), [0], steps=5, batch_size=8)
     assert not np.isfinite(result.final_train_loss[1])
     np.testing.assert_allclose(result.train_loss[0], alone.train_loss[0], rtol=1e-5)
+
+
+def test_mnist1d_is_generated_offline_with_the_papers_defaults(monkeypatch):
+    import random
+    import socket
+
+    from optaxtra.compare import mnist1d_task
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("mnist1d tried to open a socket")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    numpy_state, python_state = np.random.get_state()[1].copy(), random.getstate()
+    cnn, mlp = check_task(mnist1d_task("cnn")), check_task(mnist1d_task("mlp"))
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)  # The generator's seeding is undone.
+    assert random.getstate() == python_state
+    (x, y), (train_x, _) = cnn.validation, cnn.train_eval
+    assert x.shape == (1000, 40) and train_x.shape == (4000, 40) and cnn.name == "mnist1d"
+    assert np.bincount(np.asarray(y), minlength=10).min() > 70 and mlp.name == "mnist1d_mlp"
+    assert abs(cnn.baseline_loss - math.log(10)) < 0.01
+    for task, parameters in ((cnn, 5210), (mlp, 15210)):  # The paper's ConvBase and MLP.
+        shapes = jax.eval_shape(task.init_params, jax.random.key(0))
+        assert sum(leaf.size for leaf in jax.tree.leaves(shapes)) == parameters
+    params = jax.jit(cnn.init_params)(jax.random.key(0))
+    assert abs(float(jax.jit(cnn.loss)(params, cnn.validation)) - math.log(10)) < 0.5
+    result = run_sweep(cnn, adam_sweep([1e-2]), [0], steps=30, batch_size=32)
+    assert result.validation_loss[0, -1] < result.validation_loss[0, 0]

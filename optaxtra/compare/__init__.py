@@ -9,5 +9,7 @@ from .tasks._charlm import charlm_task as charlm_task
 from .tasks._digits import digits_task as digits_task
 from .tasks._interface import Task as Task
 from .tasks._interface import check_task as check_task
+from .tasks._interface import frequency_baseline as frequency_baseline
+from .tasks._mnist1d import mnist1d_task as mnist1d_task
 
-__all__ = ["Task", "charlm_task", "check_task", "digits_task"]
+__all__ = ["Task", "charlm_task", "check_task", "digits_task", "frequency_baseline", "mnist1d_task"]

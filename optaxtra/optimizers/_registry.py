@@ -15,14 +15,17 @@ from .._hyperparams import ScalarOrSchedule
 from ._adam import adam, adam_2k, adam_eps, adamw, amsgrad
 from ._adamax import adamax
 from ._ademamix import ademamix, on_adam_scale, simplified_ademamix
+from ._adamc import adamc
 from ._adopt import adopt
 from ._stable_adamw import stable_adamw
 from ._cautious import cautious_adamw, cautious_lion
 from ._layerwise import lamb, lars
 from ._lion import lion
 from ._lookahead import lookahead
+from ._muon import muon
 from ._nadam import nadam, nadamw
 from ._rectified import radam, ralamb, ranger
+from ._schedule_free import schedule_free_adamw, schedule_free_radam, schedule_free_sgd
 from ._sgd import sgd
 
 __all__ = ["OPTIMIZERS"]
@@ -51,11 +54,16 @@ OPTIMIZERS: Mapping[str, Factory] = MappingProxyType(
         "lion": lambda lr: lion(lr),
         "cautious_adamw": lambda lr: cautious_adamw(lr),
         "cautious_lion": lambda lr: cautious_lion(lr),
+        "schedule_free_adamw": lambda lr: schedule_free_adamw(lr),
+        "schedule_free_sgd": lambda lr: schedule_free_sgd(lr),
+        "schedule_free_radam": lambda lr: schedule_free_radam(lr),
+        "muon": lambda lr: muon(lr),
         "adopt": lambda lr: adopt(lr),
         "ademamix": lambda lr: ademamix(lr),
         # Its momentum sums up to 1 / (1 - b1) = 100 gradients: the table's rate is on Adam's scale.
         "simplified_ademamix": lambda lr: simplified_ademamix(on_adam_scale(lr)),
         "stable_adamw": lambda lr: stable_adamw(lr),
+        "adamc": lambda lr: adamc(lr),
     }
 )
 """Read-only ``{name: learning_rate -> optimizer}`` of every alias with its defaults."""

@@ -7,7 +7,6 @@ from typing import Any
 import jax
 from optax import tree_utils as otu
 
-from .._trees import unwrap_variables
 from .._validation import check_real
 from ._switch import HandOff
 
@@ -21,7 +20,7 @@ def _is_state_field(path: tuple[Any, ...], value: Any) -> bool:
 
 
 def _one_field(tree: Any, field: str, what: str) -> Any:
-    found = otu.tree_get_all_with_path(unwrap_variables(tree), field, _is_state_field)
+    found = otu.tree_get_all_with_path(tree, field, _is_state_field)
     if len(found) != 1:
         raise ValueError(f"carry_first_moment needs exactly one state with a {field!r} field in "
                          f"the {what} optimizer's state, found {len(found)}.")

@@ -169,7 +169,11 @@ def _cautious_diagnostics(state: CautiousState) -> dict[str, jax.Array]:
     if not kept:
         return {}
     stacked = jnp.stack(kept)
-    return {"cautious/kept_min": stacked.min(), "cautious/kept_mean": stacked.mean(), "cautious/kept_max": stacked.max()}
+    return {
+        "cautious/kept_min": stacked.min(),
+        "cautious/kept_mean": stacked.mean(),
+        "cautious/kept_max": stacked.max(),
+    }
 
 
 register_diagnostics(CautiousState, _cautious_diagnostics)

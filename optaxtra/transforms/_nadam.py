@@ -50,7 +50,9 @@ class ScaleByNadamState(NamedTuple):
     momentum: jax.Array
 
 
-def _momentum_at(b1: jax.Array, step: jax.Array, momentum_decay: ScalarOrSchedule | None, count: jax.Array):
+def _momentum_at(
+    b1: jax.Array, step: jax.Array, momentum_decay: ScalarOrSchedule | None, count: jax.Array
+) -> jax.Array:
     """``mu_step = b1 (1 - 0.5 * 0.96 ** (step psi))``, or ``b1`` without a schedule."""
     if momentum_decay is None:
         return b1

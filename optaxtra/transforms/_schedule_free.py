@@ -47,7 +47,7 @@ class ScheduleFreeState(NamedTuple):
     inner: Any
 
 
-def _lerp(start: jax.Array, end: jax.Array, weight: jax.Array) -> jax.Array:
+def lerp(start: jax.Array, end: jax.Array, weight: jax.Array) -> jax.Array:
     """``start + weight (end - start)``, arranged as PyTorch's ``lerp`` (exact at weight 1)."""
     diff = end - start
     return jnp.where(jnp.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight))
@@ -82,9 +82,11 @@ def schedule_free(
 
     with ``p = weight_lr_power``: the warm-up scales both the ``z`` step and
     the averaging weights. The params are ``y``; ``x``, where to evaluate,
-    is ``schedule_free_eval_params(state, params)``. As the authors' code,
-    ``y`` is updated in place of ``x`` (``y <- lerp(y, z_t, c) +
-    gamma (b_1 (1 - c) - 1) d``), and only ``z`` is kept. The sum of weights is
+    is ``schedule_free_eval_params(state, params)``. As in the authors' code,
+    ``y`` is updated in place of ``x`` and only ``z`` is kept; the authors
+    write ``y <- lerp(y, z_t, c) + gamma (b_1 (1 - c) - 1) d``, here the
+    same is ``lerp(y, z_{t+1}, c) - gamma (1 - b_1)(1 - c) d``, which lets
+    XLA update ``y`` and ``z`` in their own buffers. The sum of weights is
     kept divided by ``max gamma ** p``, so that with a constant LR it counts
     exactly (1, 2, 3, ...) in float32 where the authors sum in float64.
 
@@ -163,7 +165,9 @@ def schedule_free(
             raise ValueError("schedule_free needs the params: call update(updates, state, params).")
         check_state_type(state, ScheduleFreeState, "schedule_free")
         check_tree_matches(updates, params, piece="schedule_free")
-        check_tree_matches(state.z, params, piece="schedule_free", what="the state's z", expected_dtype=stored)
+        check_tree_matches(
+            state.z, params, piece="schedule_free", what="the state's z", expected_dtype=stored
+        )
         step = increment(state.count)
         rate = resolve(learning_rate, state.count)
         if warmup_steps > 0:
@@ -175,21 +179,32 @@ def schedule_free(
         weight = jnp.where((lr_max > 0) | (weight_lr_power == 0), weight, 0.0)
         weight_sum = state.weight_sum * jnp.power(ratio, jnp.float32(weight_lr_power)) + weight
         c = jnp.where(weight_sum > 0, weight / jnp.where(weight_sum > 0, weight_sum, 1.0), 0.0)
+        # Written after c, which every read of the old maximum leads to (never selected: no c is
+        # below -inf), so that the new maximum can take the old one's buffer.
+        lr_max = jnp.where(c < -jnp.inf, c, lr_max)
         directions, inner_state = inner.update(updates, state.inner, params)
+        # The direction reads the params (the gradient, the decay); fused into the z update it
+        # would make z's and y's updates each read the buffer the other overwrites, and XLA
+        # would copy both on every step. Materialised once, it is read by both.
+        directions = jax.lax.optimization_barrier(directions)
         b1_t = state.b1
-        y_rate = rate * (b1_t * (1 - c) - 1)
+        # y from the new z: y' = lerp(y, z', c) - gamma (1 - b1)(1 - c) d, equal to the authors'
+        # lerp(y, z, c) + gamma (b1 (1 - c) - 1) d; reading z' rather than z orders the two
+        # updates, so that each can overwrite its own buffer.
+        y_rate = -rate * (1 - b1_t) * (1 - c)
 
         def leaf(d, y, z):
             if not is_trainable(y):
                 return frozen_update(d, y), z
             dtype = compute_dtype(jnp.result_type(y))
             d, y32, z32 = (jnp.asarray(a).astype(dtype) for a in (d, y, z))
-            y_new = _lerp(y32, z32, c.astype(dtype)) + y_rate.astype(dtype) * d
             z_new = z32 - rate.astype(dtype) * d
+            y_new = lerp(y32, z_new, c.astype(dtype)) + y_rate.astype(dtype) * d
             return (y_new - y32).astype(jnp.result_type(y)), z_new.astype(z.dtype)
 
         treedef = jax.tree.structure(updates)
-        pairs = [leaf(*args) for args in zip(*(treedef.flatten_up_to(t) for t in (directions, params, state.z)))]
+        trees = (directions, params, state.z)
+        pairs = [leaf(*args) for args in zip(*(treedef.flatten_up_to(t) for t in trees))]
         new_updates = treedef.unflatten([p[0] for p in pairs])
         z = treedef.unflatten([p[1] for p in pairs])
         return new_updates, ScheduleFreeState(
@@ -206,6 +221,9 @@ def schedule_free_eval_params(opt_state: Any, params: Any) -> Any:
     Computed as the authors' ``optimizer.eval()`` does,
     ``lerp(y, z, 1 - 1 / b1)``. Finds the ``ScheduleFreeState`` anywhere in
     ``opt_state`` (inside ``optax.chain``, ``inject_hyperparams``, ...).
+    ``optaxtra.evaluation_params`` does not find it yet: its readers are
+    given the state alone, and ``x`` needs the params as well (only ``z``
+    is kept, as in the authors' code).
 
     Args:
       opt_state: the state of an optimizer containing ``schedule_free``.
@@ -219,7 +237,9 @@ def schedule_free_eval_params(opt_state: Any, params: Any) -> Any:
     """
     found = find_states(opt_state, ScheduleFreeState)
     if len(found) != 1:
-        raise ValueError(f"schedule_free_eval_params needs one ScheduleFreeState in the state; found {len(found)}.")
+        raise ValueError(
+            f"schedule_free_eval_params needs one ScheduleFreeState in the state; found {len(found)}."
+        )
     state = found[0][1]
 
     def leaf(y, z):
@@ -228,7 +248,7 @@ def schedule_free_eval_params(opt_state: Any, params: Any) -> Any:
         y = jnp.asarray(y)
         dtype = compute_dtype(y.dtype)
         weight = (1 - 1 / state.b1).astype(dtype)
-        return _lerp(y.astype(dtype), jnp.asarray(z).astype(dtype), weight).astype(y.dtype)
+        return lerp(y.astype(dtype), jnp.asarray(z).astype(dtype), weight).astype(y.dtype)
 
     return jax.tree.map(leaf, params, state.z)
 

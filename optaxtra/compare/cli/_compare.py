@@ -24,7 +24,9 @@ from ._plots import plot_curves, plot_versus
 from ._records import Cell, cells
 from ._report import metric_text, sweep_table
 from ._runner import Job, optimizer_sweep, run_jobs
-from ._stats import compare, format_difference
+from ._stats import (
+    ALPHA, METHOD, comparison_record, compare, format_difference, format_interval, format_p, holm, too_few_text,
+)
 
 __all__ = ["DEFAULTS", "best_cells", "run_compare"]
 
@@ -37,9 +39,9 @@ DEFAULTS = Options(
 
 
 def _score(cell: Cell) -> tuple[int, float]:
-    """Fewest diverged seeds first, then the lowest mean validation loss."""
+    """Fewest failed (diverged or collapsed) seeds first, then the lowest mean validation loss."""
     mean = cell.mean("final_validation_loss")
-    return cell.diverged, mean if np.isfinite(mean) else np.inf
+    return cell.failed, mean if np.isfinite(mean) else np.inf
 
 
 def best_cells(task_cells: list[Cell]) -> dict[Any, Cell]:
@@ -52,71 +54,95 @@ def best_cells(task_cells: list[Cell]) -> dict[Any, Cell]:
     return best
 
 
-def _ranking(task: str, best: dict[Any, Cell], rates: Sequence[float]) -> tuple[Table, str]:
+def _ranking(task: str, best: dict[Any, Cell], rates: Sequence[float]) -> tuple[Table, str, list[dict[str, Any]]]:
     ranked = sorted(best.values(), key=_score)
     top = ranked[0]
     table = Table(
         title=(
             f"{task}: each optimizer at its best learning rate, ranked by validation loss; "
-            "Δ paired by seed vs #1"
+            f"Δ paired by seed vs #1, paired t-test, Holm-corrected, α = {ALPHA:g}"
         ),
         box=box.SIMPLE_HEAD,
         title_justify="left",
     )
-    headers = (
-        "#",
-        "optimizer",
-        "lr",
-        "val loss",
-        "val acc %",
-        "Δ val loss (per seed)",
-        "seed noise",
-        "verdict",
-    )
+    headers = ("#", "optimizer", "lr", "val loss", "val acc %", "Δ val loss (per seed)", "95% CI", "p (Holm)", "verdict")
     for header in headers:
         table.add_column(header, justify="left" if header in ("optimizer", "verdict") else "right")
-    ties, worse = [], []
-    for rank, cell in enumerate(ranked, 1):
-        loss = compare(
-            cell.values("final_validation_loss"), top.values("final_validation_loss"), higher_is_better=False
+    others = ranked[1:]
+    comparisons = holm(
+        [
+            compare(cell.values("final_validation_loss"), top.values("final_validation_loss"), higher_is_better=False)
+            for cell in others
+        ],
+        higher_is_better=False,
+    )
+    verdicts = {"tie": "not distinguishable from #1", "few": too_few_text(), "a": "better than #1"}
+    groups: dict[str, list[str]] = {"tie": [], "b": [], "few": [], "a": []}
+    table.add_row(
+        "1", top.key[0], f"{top.key[1]:g}", metric_text(top, "final_validation_loss"),
+        metric_text(top, "final_validation_accuracy"), "", "", "", "best",
+    )
+    tests = []
+    for rank, (cell, loss) in enumerate(zip(others, comparisons), 2):
+        verdict = "worse than #1" + (" (failed runs)" if loss.p_value == 0 and np.isnan(loss.low) else "")
+        verdict = verdict if loss.verdict == "b" else verdicts[loss.verdict]
+        groups[loss.verdict].append(cell.key[0])
+        tests.append(
+            {
+                "optimizer": cell.key[0], "versus": top.key[0], "metric": "final_validation_loss",
+                **comparison_record(loss), "verdict": verdict,
+            }
         )
-        if cell is top:
-            verdict, difference, noise = "best", "", ""
-        else:
-            verdict = "worse than #1" if loss.distinguishable else "not distinguishable from #1"
-            (worse if loss.distinguishable else ties).append(cell.key[0])
-            difference, noise = format_difference(loss), f"{loss.noise:.3f}"
         table.add_row(
             str(rank),
             cell.key[0],
             f"{cell.key[1]:g}",
             metric_text(cell, "final_validation_loss"),
             metric_text(cell, "final_validation_accuracy"),
-            difference,
-            noise,
+            format_difference(loss),
+            format_interval(loss),
+            format_p(loss.p_adjusted),
             verdict,
         )
     finding = (
         f"{task}: best {top.key[0]} at learning rate {top.key[1]:g}; "
-        f"not distinguishable from it: {', '.join(ties) or 'none'}; worse: {', '.join(worse) or 'none'}."
+        f"not distinguishable from it: {', '.join(groups['tie']) or 'none'}; "
+        f"worse: {', '.join(groups['b']) or 'none'}."
     )
+    if groups["few"]:
+        finding += f" {too_few_text().capitalize()} to compare: {', '.join(groups['few'])}."
     edge = [cell.key[0] for cell in ranked if len(rates) > 1 and cell.key[1] in (min(rates), max(rates))]
     if edge:
         finding += f" Best lr at the edge of the grid (the optimum may lie outside it): {', '.join(edge)}."
-    return table, finding
+    return table, finding, tests
+
+
+def _labelled(resolved: list[tuple[str, Any]], specs: Sequence[str]) -> list[tuple[str, Any]]:
+    """The optimizers with distinct labels: a ``module:function`` whose name is taken keeps its spec.
+
+    ``adam,optax:adam`` reads ``adam`` and ``optax:adam``; the same optimizer
+    twice (``adam,adam`` or ``sgd-momentum,sgd_momentum``) is refused.
+    """
+    canonical = [label if ":" not in spec else spec.strip() for (label, _), spec in zip(resolved, specs)]
+    twice = sorted({name for name in canonical if canonical.count(name) > 1})
+    if twice:
+        raise UsageError(f"optimizer name(s) given twice: {', '.join(twice)}; each must be distinct.")
+    labels = [label for label, _ in resolved]
+    return [
+        (name if labels.count(label) > 1 else label, factory)
+        for (label, factory), name in zip(resolved, canonical)
+    ]
 
 
 def run_compare(options: Options, console: Console, out: Path) -> Outcome:
     """Runs the comparison described by ``options`` (defaults filled from ``DEFAULTS``)."""
     tasks = [resolve_task(spec) for spec in options.tasks or DEFAULTS.tasks]
-    optimizers = [resolve_optimizer(spec) for spec in options.optimizers or DEFAULTS.optimizers]
-    for kind, names in (
-        ("task", [task.name for task in tasks]),
-        ("optimizer", [name for name, _ in optimizers]),
-    ):
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise UsageError(f"{kind} name(s) given twice: {', '.join(twice)}; each must be distinct.")
+    optimizers = _labelled([resolve_optimizer(spec) for spec in options.optimizers or DEFAULTS.optimizers],
+                           options.optimizers or DEFAULTS.optimizers)
+    names = [task.name for task in tasks]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UsageError(f"task name(s) given twice: {', '.join(twice)}; each must be distinct.")
     seeds = options.seeds or DEFAULTS.seeds
     warmup = DEFAULTS.warmup if options.warmup is None else options.warmup
     jobs = []
@@ -129,19 +155,22 @@ def run_compare(options: Options, console: Console, out: Path) -> Outcome:
             jobs.append(Job(task, sweep, steps, options.batch_size or task.batch_size, {"warmup": warmup}))
     records = run_jobs(jobs, seeds, console=console, target_loss=options.target_loss)
     tables, findings, plots = [], [], []
+    tests: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
         task_records = [record for record in records if record["task"] == task.name]
         task_cells = cells(task_records, by=("optimizer", "learning_rate"))
         best = best_cells(task_cells)
         first = task_records[0]
+        described = f"{task.name}: {task.description}" if task.description.strip() else task.name
         title = (
-            f"{task.name}: {task.description}; {first['steps']} steps, batch {first['batch_size']}, "
+            f"{described}; {first['steps']} steps, batch {first['batch_size']}, "
             f"warm-up {warmup}, seeds {', '.join(map(str, seeds))}; * = best lr of each optimizer"
         )
         rows = [((cell.key[0], f"{cell.key[1]:g}"), cell, best[cell.key[0]] is cell) for cell in task_cells]
         tables.append(sweep_table(title, ("optimizer", "lr"), rows))
-        ranking, finding = _ranking(task.name, best, options.learning_rates or task.learning_rates)
+        ranking, finding, task_tests = _ranking(task.name, best, options.learning_rates or task.learning_rates)
         tables.append(ranking)
+        tests[task.name] = task_tests
         findings.append(finding)
         plot_curves(
             out / f"{task.name}_curves.png",
@@ -163,5 +192,7 @@ def run_compare(options: Options, console: Console, out: Path) -> Outcome:
         "learning_rates": {task.name: list(options.learning_rates or task.learning_rates) for task in tasks},
         "seeds": list(seeds),
         "warmup": warmup,
+        "statistics": METHOD,
+        "comparisons": tests,
     }
     return Outcome("compare", records, tables, findings, "", plots, config)

@@ -18,13 +18,19 @@ from optaxtra import OPTIMIZERS
 from ..tasks._charlm import charlm_task
 from ..tasks._digits import digits_task
 from ..tasks._interface import Task, check_task
+from ..tasks._mnist1d import mnist1d_task
 from ._errors import UsageError
 
 __all__ = ["TASKS", "load_object", "resolve_optimizer", "resolve_task"]
 
 Factory = Callable[[Any], optax.GradientTransformation]
 
-TASKS: Mapping[str, Callable[[], Task]] = {"digits": digits_task, "charlm": charlm_task}
+TASKS: Mapping[str, Callable[[], Task]] = {
+    "digits": digits_task,
+    "charlm": charlm_task,
+    "mnist1d": lambda: mnist1d_task("cnn"),
+    "mnist1d_mlp": lambda: mnist1d_task("mlp"),
+}
 """The bundled tasks by name."""
 
 
@@ -70,6 +76,11 @@ def _probe(factory: Factory, learning_rate: jax.Array) -> Any:
     return updates
 
 
+def _first_line(error: Exception) -> str:
+    """The first non-empty line of an error's message, so that bad input prints one line."""
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+
+
 def resolve_optimizer(spec: str) -> tuple[str, Factory]:
     """``(label, learning_rate -> GradientTransformation)`` for a name or ``module:function``.
 
@@ -89,10 +100,16 @@ def resolve_optimizer(spec: str) -> tuple[str, Factory]:
         )
     try:
         jax.eval_shape(lambda rate: _probe(factory, rate), jnp.float32(1e-3))
+    except jax.errors.JAXTypeError as error:  # float(lr), if lr > ...: JAX's message runs to a page.
+        raise UsageError(
+            f"optimizer {spec!r} needs a concrete learning rate ({type(error).__name__}); it is called "
+            "with a traced one (all learning rates run in one program): use it as an array, "
+            "no float(), int() or Python if on it."
+        ) from None
     except Exception as error:  # The user's chain failed: say so rather than crash later.
         raise UsageError(
             f"optimizer {spec!r} failed when built from a traced learning rate and applied once "
-            f"({type(error).__name__}: {error})."
+            f"({type(error).__name__}: {_first_line(error)})."
         ) from None
     return spec.rpartition(":")[2], factory
 
@@ -110,5 +127,5 @@ def resolve_task(spec: str) -> Task:
         return check_task(task)
     except Exception as error:  # The user's task is input like any other.
         raise UsageError(
-            f"task {spec!r} is not a valid optaxtra.compare.Task ({type(error).__name__}: {error})."
+            f"task {spec!r} is not a valid optaxtra.compare.Task ({type(error).__name__}: {_first_line(error)})."
         ) from None

@@ -2,8 +2,10 @@
 
 The second is the RAdam paper's robustness figure: final loss against the
 learning rate, one line per optimizer. Lines join the mean over the seeds
-that did not diverge; every seed is a dot; a setting where any seed diverged
-gets a cross of the line's colour at the top of the axes, so divergence is never hidden.
+that did not fail; every seed is a dot; a setting where any seed diverged
+gets a cross of the line's colour at the top of the axes, one where a seed
+collapsed a triangle, so failure is never hidden. Each series has its own
+line style and marker, so a line drawn exactly under another stays visible.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
-from matplotlib.ticker import LogFormatter  # noqa: E402
+from matplotlib.ticker import LogFormatter, MaxNLocator, NullLocator, ScalarFormatter  # noqa: E402
 
-from ._records import Cell, cells  # noqa: E402
+from ._records import Cell, cells, failed  # noqa: E402
 
 __all__ = ["plot_curves", "plot_versus"]
 
@@ -43,9 +45,29 @@ def _positive(axes: Any) -> bool:
     return any(np.any(np.isfinite(v) & (v > 0)) for v in values)
 
 
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def style(index: int) -> dict[str, str]:
+    """The line style and marker of the ``index``-th series (7 x 4 distinct pairs before a repeat)."""
+    return {"linestyle": LINE_STYLES[index % len(LINE_STYLES)], "marker": MARKERS[index % len(MARKERS)]}
+
+
 def _log_y(axes: Any) -> None:
-    """A logarithmic vertical axis labelled with plain numbers (2.5, not 2.5x10^0)."""
+    """A logarithmic vertical axis labelled with plain numbers (2.5, not 2.5x10^0).
+
+    Within less than a decade the log ticks (1, 2, ..., 9 times a power of
+    ten) leave one or two labels ("3", "4"): there, about six evenly spaced
+    ticks are labelled instead.
+    """
     axes.set_yscale("log")
+    low, high = axes.get_ylim()
+    if low > 0 and high / low < 10:
+        axes.yaxis.set_major_locator(MaxNLocator(nbins=6))
+        axes.yaxis.set_major_formatter(ScalarFormatter())
+        axes.yaxis.set_minor_locator(NullLocator())
+        return
     axes.yaxis.set_major_formatter(LogFormatter())
     axes.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
@@ -59,10 +81,10 @@ def plot_curves(path: Path, title: str, series: Sequence[tuple[str, Cell]]) -> N
       series: ``(label, cell)``; the band spans the seeds, the line is their mean.
     """
     figure, (train_axes, validation_axes) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for label, cell in series:
-        finished = [run for run in cell.runs if not run["diverged"]]
+    for index, (label, cell) in enumerate(series):
+        finished = [run for run in cell.runs if not failed(run)]
         if not finished:
-            train_axes.plot([], [], label=f"{label} (diverged)")
+            train_axes.plot([], [], label=f"{label} ({'diverged' if cell.diverged else 'collapsed'})", **style(index))
             continue
         for axes, x_key, y_key in (
             (train_axes, "steps", "train_loss"),
@@ -70,7 +92,14 @@ def plot_curves(path: Path, title: str, series: Sequence[tuple[str, Cell]]) -> N
         ):
             steps = finished[0]["curves"][x_key]
             values = np.stack([_finite(run["curves"][y_key]) for run in finished])
-            (line,) = axes.plot(steps, values.mean(axis=0), label=label if axes is train_axes else None)
+            (line,) = axes.plot(
+                steps,
+                values.mean(axis=0),
+                label=label if axes is train_axes else None,
+                markevery=max(1, len(steps) // 8),
+                markersize=5,
+                **style(index),
+            )
             axes.fill_between(
                 steps, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2
             )
@@ -112,33 +141,32 @@ def plot_versus(
     metrics = [m for m in metrics if any(r[m] is not None for r in records)] or list(metrics[:1])
     figure, panels = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
     for axes, metric in zip(panels[0], metrics):
-        crosses: list[tuple[float, str]] = []
-        for name in dict.fromkeys(record[series] for record in records):
+        crosses: list[tuple[float, str, str]] = []
+        for index, name in enumerate(dict.fromkeys(record[series] for record in records)):
             line_cells = cells((record for record in records if record[series] == name), by=(x,))
             line_cells.sort(key=lambda cell: cell.key[0])
             xs = np.array([cell.key[0] for cell in line_cells], dtype=float)
             means = np.array([cell.mean(metric) for cell in line_cells])
-            (line,) = axes.plot(xs, means, marker="o", label=str(name))
+            (line,) = axes.plot(xs, means, label=str(name), **style(index))
             for position, cell in zip(xs, line_cells):
                 values = cell.values(metric)
                 axes.scatter(np.full(values.size, position), values, s=10, color=line.get_color(), alpha=0.5)
                 if cell.diverged:
-                    crosses.append((position, line.get_color()))
+                    crosses.append((position, line.get_color(), "x"))
+                if cell.collapsed:
+                    crosses.append((position, line.get_color(), "v"))
         if log_x:
             axes.set_xscale("log")
         if metric.endswith("loss") and _positive(axes):
             _log_y(axes)
-        for (
-            position,
-            color,
-        ) in crosses:  # Drawn last, in axes coordinates: they neither set nor break the scale.
+        for position, color, marker in crosses:  # Drawn last, in axes coordinates: they do not set the scale.
             axes.plot(
-                position, 0.97, "x", color=color, markersize=10, mew=2, transform=axes.get_xaxis_transform()
+                position, 0.97, marker, color=color, markersize=10, mew=2, transform=axes.get_xaxis_transform()
             )
         axes.set_xlabel(LABELS.get(x, x))
         axes.set_ylabel(LABELS.get(metric, metric))
         axes.grid(True, which="both", alpha=0.3)
-    panels[0][0].legend(fontsize="small", title="x at the top: a seed diverged", title_fontsize="x-small")
+    panels[0][0].legend(fontsize="small", title="at the top: x a seed diverged, ▼ a seed collapsed", title_fontsize="x-small")
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

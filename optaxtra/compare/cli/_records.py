@@ -4,8 +4,18 @@ A run is *diverged* when its training loss became NaN or inf at any step,
 its final losses are not finite, or it ended with a validation loss above
 the one it started from (training made the model worse than its random
 initialisation: at a too-large learning rate, typically a blow-up followed by
-a collapse to a constant prediction). Diverged runs keep their record
-(flagged), are counted in every table, and never enter an average.
+a collapse to a constant prediction).
+
+A run is *collapsed* when it got clearly better than the task's
+``baseline_loss`` (predicting the training-label frequencies) at some
+checkpoint and ended not clearly better than it: "clearly" is by more than
+``COLLAPSE_MARGIN`` (5%) of the baseline. LAMB on digits at lr 0.03 reaches
+90% validation accuracy, then ends at chance with the loss ln 10 = 2.303,
+below its starting loss of 2.35, so it is not diverged but collapsed.
+
+Diverged and collapsed runs (*failed*) keep their record (flagged), are
+counted in their own columns, never enter an average and lose every paired
+comparison.
 """
 
 from __future__ import annotations
@@ -16,10 +26,11 @@ import numpy as np
 
 from ._engine import SweepResult
 
-__all__ = ["METRICS", "Cell", "cells", "records_from"]
+__all__ = ["COLLAPSE_MARGIN", "METRICS", "Cell", "cells", "collapsed", "failed", "records_from"]
 
 METRICS = ("final_train_loss", "final_train_accuracy", "final_validation_loss", "final_validation_accuracy")
 CURVE_POINTS = 100
+COLLAPSE_MARGIN = 0.05
 
 
 def _number(value: Any) -> float | None:
@@ -44,8 +55,23 @@ def _steps_to_target(losses: np.ndarray, target: float | None) -> int | None:
     return int(below[0] + window) if below.size else None
 
 
+def collapsed(validation_loss: np.ndarray, baseline_loss: float | None) -> bool:
+    """Whether a validation-loss curve (first entry: before training) fell clearly below
+    ``baseline_loss`` and ended not clearly below it."""
+    if baseline_loss is None or validation_loss.size < 2:
+        return False
+    clearly = baseline_loss * (1.0 - COLLAPSE_MARGIN)
+    earlier = validation_loss[:-1]
+    final = validation_loss[-1]
+    return bool(np.any(np.isfinite(earlier) & (earlier < clearly)) and np.isfinite(final) and final >= clearly)
+
+
 def records_from(
-    result: SweepResult, *, target_loss: float | None, tags: dict[str, Any]
+    result: SweepResult,
+    *,
+    target_loss: float | None,
+    tags: dict[str, Any],
+    baseline_loss: float | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready dict per run of ``result`` (non-finite numbers become ``None``)."""
     records = []
@@ -60,6 +86,7 @@ def records_from(
             or not np.isfinite(result.final_train_loss[run])
             or (np.isfinite(start) and final_val > start)
         )
+        collapse = not diverged and collapsed(result.validation_loss[run], baseline_loss)
         steps, train_curve = _binned(losses)
         records.append(
             {
@@ -74,10 +101,11 @@ def records_from(
                 "final_train_accuracy": _number(result.final_train_accuracy[run]),
                 "final_validation_loss": _number(final_val),
                 "final_validation_accuracy": _number(result.validation_accuracy[run, -1]),
-                "steps_to_target": None if diverged else _steps_to_target(losses, target_loss),
+                "steps_to_target": None if diverged or collapse else _steps_to_target(losses, target_loss),
                 "target_loss": target_loss,
                 "diverged": diverged,
                 "diverged_at_step": int(bad[0] + 1) if bad.size else None,
+                "collapsed": collapse,
                 "curves": {
                     "steps": steps,
                     "train_loss": train_curve,
@@ -88,6 +116,11 @@ def records_from(
             }
         )
     return records
+
+
+def failed(run: dict[str, Any]) -> bool:
+    """Whether a run diverged or collapsed (records from before collapse detection: never collapsed)."""
+    return bool(run["diverged"] or run.get("collapsed", False))
 
 
 class Cell(NamedTuple):
@@ -109,20 +142,29 @@ class Cell(NamedTuple):
     def diverged(self) -> int:
         return sum(run["diverged"] for run in self.runs)
 
+    @property
+    def collapsed(self) -> int:
+        return sum(failed(run) and not run["diverged"] for run in self.runs)
+
+    @property
+    def failed(self) -> int:
+        """Diverged plus collapsed runs."""
+        return sum(failed(run) for run in self.runs)
+
     def values(self, metric: str) -> np.ndarray:
-        """Per-seed values, NaN for a diverged run or a missing metric."""
+        """Per-seed values, NaN for a failed (diverged or collapsed) run or a missing metric."""
         return np.array(
-            [np.nan if run["diverged"] or run[metric] is None else run[metric] for run in self.runs],
+            [np.nan if failed(run) or run[metric] is None else run[metric] for run in self.runs],
             dtype=float,
         )
 
     def mean(self, metric: str) -> float:
-        """Mean over the runs that did not diverge (NaN if none)."""
+        """Mean over the runs that did not fail (NaN if none)."""
         values = self.values(metric)
         return float(np.mean(values[np.isfinite(values)])) if np.isfinite(values).any() else float("nan")
 
     def spread(self, metric: str) -> float:
-        """Max minus min over the runs that did not diverge."""
+        """Max minus min over the runs that did not fail."""
         values = self.values(metric)
         finite = values[np.isfinite(values)]
         return float(finite.max() - finite.min()) if finite.size else float("nan")

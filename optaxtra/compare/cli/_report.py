@@ -2,7 +2,7 @@
 
 Numbers in tables are the mean over the seeds that did not diverge, ``±`` half
 their range (max - min over seeds), so two seeds show both values exactly.
-Diverged runs are counted in their own column, never averaged in.
+Diverged and collapsed runs are counted in their own columns, never averaged in.
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ def machine() -> dict[str, Any]:
 
 
 def metric_text(cell: Cell, metric: str) -> str:
-    """``"0.132 ±0.004"`` (accuracy in %), ``"diverged"`` or ``"—"`` (no value)."""
-    if cell.diverged == len(cell.runs):
-        return "diverged"
+    """``"0.132 ±0.004"`` (accuracy in %), ``"diverged"``, ``"collapsed"`` or ``"—"`` (no value)."""
+    if cell.failed == len(cell.runs):
+        return "diverged" if cell.diverged else "collapsed"
     mean = cell.mean(metric)
     if not np.isfinite(mean):
         return "—"
@@ -75,7 +75,7 @@ def steps_text(cell: Cell) -> str:
     if not reached:
         return (
             "not reached"
-            if cell.runs[0]["target_loss"] is not None and cell.diverged < len(cell.runs)
+            if cell.runs[0]["target_loss"] is not None and cell.failed < len(cell.runs)
             else "—"
         )
     text = f"{np.mean(reached):.0f}"
@@ -83,12 +83,14 @@ def steps_text(cell: Cell) -> str:
 
 
 def cell_row(cell: Cell, *, marker: str = "") -> list[str]:
-    """The metric columns of one cell, then steps to target and diverged runs."""
+    """The metric columns of one cell, then steps to target, diverged and collapsed runs."""
     diverged = f"{cell.diverged}/{len(cell.runs)}"
+    collapsed = f"{cell.collapsed}/{len(cell.runs)}"
     return [
         *(metric_text(cell, metric) for _, metric in COLUMNS),
         steps_text(cell),
         f"[red]{diverged}[/red]" if cell.diverged else diverged,
+        f"[red]{collapsed}[/red]" if cell.collapsed else collapsed,
     ] + ([marker] if marker else [])
 
 
@@ -111,6 +113,7 @@ def sweep_table(
     target = next((cell.runs[0]["target_loss"] for _, cell, _ in rows), None)
     table.add_column("steps to target" if target is None else f"steps to loss {target:g}", justify="right")
     table.add_column("diverged", justify="right")
+    table.add_column("collapsed", justify="right")
     for keys, cell, highlight in rows:
         if highlight:  # Bold on a terminal; the "*" survives in summary.txt and the README.
             keys = (*keys[:-1], f"{keys[-1]} *")

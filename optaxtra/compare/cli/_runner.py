@@ -115,5 +115,9 @@ def run_jobs(
                 "compile_seconds": round(result.compile_seconds, 2),
                 "run_seconds": round(result.run_seconds, 2),
             }
-            records.extend(records_from(result, target_loss=target, tags={**job.tags, **timing}))
+            records.extend(
+                records_from(
+                    result, target_loss=target, tags={**job.tags, **timing}, baseline_loss=job.task.baseline_loss
+                )
+            )
     return records

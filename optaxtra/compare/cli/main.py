@@ -16,7 +16,7 @@ from typing import Sequence
 
 from rich.console import Console
 
-from optaxtra import OPTIMIZERS
+from optaxtra import OPTIMIZERS, __version__
 
 from ._compare import run_compare
 from ._errors import UsageError
@@ -57,8 +57,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _items(text: str) -> list[str]:
+    """The comma-separated items of ``text``; an empty item (``1e-3,,1e-2``) is refused."""
+    parts = [part.strip() for part in text.split(",")]
+    if any(not part for part in parts):
+        raise argparse.ArgumentTypeError(f"empty item in {text!r}: separate items with single commas")
+    return parts
+
+
 def _learning_rates(text: str) -> tuple[float, ...]:
-    rates = tuple(_positive_float(part) for part in text.split(",") if part.strip())
+    rates = tuple(_positive_float(part) for part in _items(text))
     if not rates:
         raise argparse.ArgumentTypeError("give at least one learning rate, e.g. 1e-3,3e-3")
     return tuple(sorted(set(rates)))
@@ -68,14 +76,14 @@ def _seeds(text: str) -> tuple[int, ...]:
     """``3`` means seeds 0, 1, 2; ``0,5,7`` means those seeds."""
     if "," not in text:
         return tuple(range(_positive_int(text)))
-    seeds = tuple(_non_negative_int(part) for part in text.split(",") if part.strip())
+    seeds = tuple(_non_negative_int(part) for part in _items(text))
     if len(set(seeds)) != len(seeds) or not seeds:
         raise argparse.ArgumentTypeError(f"seeds must be distinct integers >= 0, got {text!r}")
     return seeds
 
 
 def _names(text: str) -> tuple[str, ...]:
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    names = tuple(_items(text))
     if not names:
         raise argparse.ArgumentTypeError("give at least one name")
     return names
@@ -86,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="optaxtra", description="Composable Adam-family optimizers for JAX."
     )
+    parser.add_argument("--version", action="version", version=f"optaxtra {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     compare = commands.add_parser(
         "compare",
@@ -164,6 +173,28 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+VALUE_OPTIONS = frozenset(
+    ("--task", "--optimizers", "--lrs", "--seeds", "--steps", "--batch-size", "--warmup", "--target-loss",
+     "--experiment", "--out")
+)
+
+
+def _attach_values(argv: Sequence[str]) -> list[str]:
+    """``--lrs -1e-3`` as ``--lrs=-1e-3``: argparse takes a value starting with ``-`` for an option
+    (it knows only ``-1`` and ``-.5`` as numbers), so such a value would never reach its check."""
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        if argv[index] in VALUE_OPTIONS and index + 1 < len(argv) and argv[index + 1][:1] == "-" \
+                and argv[index + 1][:2] != "--":
+            joined.append(f"{argv[index]}={argv[index + 1]}")
+            index += 2
+        else:
+            joined.append(argv[index])
+            index += 1
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code.
 
@@ -176,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_attach_values(argv))
     except SystemExit as exit_:  # argparse has printed its message; keep its code (2, or 0 for --help).
         return int(exit_.code or 0)
     try:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Task", "check_task"]
+__all__ = ["Task", "check_task", "frequency_baseline"]
 
 Params = Any
 Batch = Any
@@ -40,6 +40,9 @@ class Task(NamedTuple):
       batch_size: default batch size.
       learning_rates: default learning-rate grid.
       description: one line for ``--help`` and the report.
+      baseline_loss: the validation loss of predicting the training-label
+        frequencies (``frequency_baseline``), or ``None``. A run that got
+        clearly below it and ended not clearly below it is *collapsed*.
 
     Example:
       A least-squares task, trained with ``optaxtra compare --task
@@ -75,6 +78,18 @@ class Task(NamedTuple):
     batch_size: int = 64
     learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2)
     description: str = ""
+    baseline_loss: float | None = None
+
+
+def frequency_baseline(train_labels: np.ndarray, validation_labels: np.ndarray, classes: int) -> float:
+    """Cross-entropy on ``validation_labels`` of always predicting the training-label frequencies.
+
+    The loss a classifier reaches by learning nothing about its inputs: what a
+    collapsed run ends at (``ln classes`` for balanced classes).
+    """
+    counts = np.bincount(np.asarray(train_labels).ravel(), minlength=classes).astype(np.float64)
+    frequencies = (counts + 0.5) / (counts.sum() + 0.5 * classes)  # Never log 0 for an unseen label.
+    return float(-np.mean(np.log(frequencies[np.asarray(validation_labels).ravel()])))
 
 
 def _scalar(what: str, value: Any, task_name: str) -> None:

@@ -78,7 +78,7 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         "adamw", best["adamw"], "adam+l2", best["adam+l2"], metric, " (each at its best)"
     )
     findings.append(sentence)
-    verdict = combine([comparison.verdict == "a"], [comparison.verdict == "b"])
+    verdict = combine([comparison.verdict == "a"], [comparison.verdict == "b"], comparison.verdict == "few")
     findings.append(f"Verdict: {verdict}.")
     rows = [((c.key[0], f"{c.key[1]:g}", f"{c.key[2]:g}"), c, best[c.key[0]] is c) for c in grid]
     title = config.title(

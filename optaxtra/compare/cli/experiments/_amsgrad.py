@@ -18,7 +18,7 @@ from optaxtra import OPTIMIZERS
 from .._outcome import Options, Outcome
 from .._records import cells
 from .._runner import Job, optimizer_sweep, run_jobs
-from ._common import best_by, by_key, combine, judge, lr_sweep_outcome, primary_metric, setup
+from ._common import best_by, by_key, combine, judge_all, lr_sweep_outcome, primary_metric, setup
 
 __all__ = ["CLAIM", "run"]
 
@@ -45,21 +45,17 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
     grid_cells = cells(records, by=("optimizer", "learning_rate"))
     grid = by_key(grid_cells)
     findings = [f"Claim: {CLAIM}"]
-    supports, contradicts = [], []
-    for rate in config.learning_rates:
-        comparison, sentence = judge(
-            "amsgrad", grid[("amsgrad", rate)], "adam", grid[("adam", rate)], metric, f" at lr {rate:g}"
-        )
-        findings.append(sentence)
-        supports.append(comparison.verdict == "a")
-        contradicts.append(comparison.verdict == "b")
     best = best_by(grid_cells, metric)
-    comparison, sentence = judge(
-        "amsgrad", best["amsgrad"], "adam", best["adam"], metric, " (each at its best lr)"
-    )
-    findings.append(sentence)
-    contradicts.append(comparison.verdict == "b")
-    verdict = combine(supports, contradicts)
+    requests = [
+        ("amsgrad", grid[("amsgrad", rate)], "adam", grid[("adam", rate)], f" at lr {rate:g}")
+        for rate in config.learning_rates
+    ] + [("amsgrad", best["amsgrad"], "adam", best["adam"], " (each at its best lr)")]
+    judged = judge_all(requests, metric)
+    findings += [sentence for _, sentence in judged]
+    supports = [comparison.verdict == "a" for comparison, _ in judged[:-1]]
+    contradicts = [comparison.verdict == "b" for comparison, _ in judged]
+    too_few = all(comparison.verdict == "few" for comparison, _ in judged)
+    verdict = combine(supports, contradicts, too_few)
     findings.append(f"Verdict: {verdict}.")
     rows = [((name, f"{rate:g}"), cell, best[name] is cell) for (name, rate), cell in grid.items()]
     return lr_sweep_outcome(

@@ -14,7 +14,9 @@ from .._outcome import Options, Outcome
 from .._plots import plot_versus
 from .._records import Cell
 from .._report import sweep_table
-from .._stats import Comparison, compare, format_difference
+from .._stats import (
+    METHOD, Comparison, compare, format_difference, format_interval, format_p, holm, too_few_text,
+)
 
 __all__ = [
     "VALIDATION_ACCURACY",
@@ -26,6 +28,7 @@ __all__ = [
     "combine",
     "format_settings",
     "judge",
+    "judge_all",
     "lr_sweep_outcome",
     "primary_metric",
     "setup",
@@ -80,6 +83,7 @@ class Setup(NamedTuple):
             "seeds": list(self.seeds),
             "steps": self.steps,
             "batch_size": self.batch_size,
+            "statistics": METHOD,
             **extra,
         }
 
@@ -117,33 +121,65 @@ def setup(
     )
 
 
+def judge_all(
+    requests: Sequence[tuple[str, Cell, str, Cell, str]], metric: Metric
+) -> list[tuple[Comparison, str]]:
+    """Compares each ``(a_name, a, b_name, b, where)`` seed by seed, Holm-corrected as one family.
+
+    Returns:
+      One ``(comparison, sentence)`` per request, in order.
+    """
+    raw = [
+        compare(a.values(metric.field), b.values(metric.field), higher_is_better=metric.higher_is_better)
+        for _, a, _, b, _ in requests
+    ]
+    corrected = holm(raw, higher_is_better=metric.higher_is_better)
+    results = []
+    for (a_name, _, b_name, _, where), comparison in zip(requests, corrected):
+        outcome = {
+            "a": f"{a_name} better",
+            "b": f"{b_name} better",
+            "tie": "not distinguishable",
+            "few": too_few_text(),
+        }[comparison.verdict]
+        if comparison.distinguishable and np.isnan(comparison.low):
+            outcome += " (the other side's runs failed)"
+        tested = (
+            f", 95% CI {format_interval(comparison, metric.scale)}, p {format_p(comparison.p_value)} "
+            f"(Holm {format_p(comparison.p_adjusted)}, sign-flip {format_p(comparison.p_permutation)})"
+            if np.isfinite(comparison.low)
+            else ""
+        )
+        results.append(
+            (
+                comparison,
+                f"{a_name} − {b_name}{where}: {metric.label} "
+                f"{format_difference(comparison, metric.scale)}{tested} → {outcome}.",
+            )
+        )
+    return results
+
+
 def judge(
     a_name: str, a: Cell, b_name: str, b: Cell, metric: Metric, where: str = ""
 ) -> tuple[Comparison, str]:
-    """Compares ``a`` with ``b`` seed by seed; returns the comparison and one sentence."""
-    comparison = compare(
-        a.values(metric.field), b.values(metric.field), higher_is_better=metric.higher_is_better
-    )
-    outcome = {"a": f"{a_name} better", "b": f"{b_name} better", "tie": "not distinguishable"}[
-        comparison.verdict
-    ]
-    difference = format_difference(comparison, metric.scale, metric.digits)
-    noise = f"{comparison.noise * metric.scale:.{metric.digits}f}"
-    return (
-        comparison,
-        f"{a_name} − {b_name}{where}: {metric.label} {difference}, seed noise {noise} → {outcome}.",
-    )
+    """``judge_all`` of one comparison (a family of one)."""
+    return judge_all([(a_name, a, b_name, b, where)], metric)[0]
 
 
-def combine(supports: Sequence[bool], contradicts: Sequence[bool]) -> str:
-    """The verdict of a claim from the comparisons that support or contradict it."""
+def combine(supports: Sequence[bool], contradicts: Sequence[bool], too_few: bool = False) -> str:
+    """The verdict of a claim from the comparisons that support or contradict it.
+
+    ``too_few``: the comparisons had too few seeds to test; with no evidence
+    either way the verdict is then "too few seeds (need N)".
+    """
     if any(supports) and not any(contradicts):
         return "held"
     if any(contradicts) and not any(supports):
         return "did not hold"
     if any(supports) and any(contradicts):
         return "mixed"
-    return "not distinguishable"
+    return too_few_text() if too_few else "not distinguishable"
 
 
 def format_settings(values: Sequence[float]) -> str:
@@ -157,12 +193,12 @@ def by_key(cells: Sequence[Cell]) -> dict[tuple[Any, ...], Cell]:
 
 
 def best_by(grid: Sequence[Cell], metric: Metric) -> dict[Any, Cell]:
-    """The best cell per ``cell.key[0]`` (the optimizer): fewest diverged seeds, then the best mean."""
+    """The best cell per ``cell.key[0]`` (the optimizer): fewest failed seeds, then the best mean."""
     sign = -1.0 if metric.higher_is_better else 1.0
 
     def score(cell: Cell) -> tuple[int, float]:
         mean = cell.mean(metric.field)
-        return cell.diverged, sign * mean if np.isfinite(mean) else np.inf
+        return cell.failed, sign * mean if np.isfinite(mean) else np.inf
 
     best: dict[Any, Cell] = {}
     for cell in grid:

@@ -27,8 +27,8 @@ from .._plots import plot_versus
 from .._records import cells
 from .._report import sweep_table
 from .._runner import Job, run_jobs, with_warmup
-from .._stats import compare
-from ._common import best_by, combine, judge, primary_metric, setup
+from .._stats import METHOD, compare
+from ._common import best_by, combine, judge_all, primary_metric, setup
 
 __all__ = ["BATCH_SIZES", "CLAIM", "run"]
 
@@ -82,24 +82,21 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         record["base_learning_rate"] = float(f"{record['learning_rate'] / record['lr_scale']:.6g}")
     metric = primary_metric(config.task)
     findings = [f"Claim: {CLAIM}"]
-    gains, best_rows, chosen = {}, [], []
+    gains, best_rows, chosen, requests = {}, [], [], []
     for batch in batches:
         batch_cells = cells(
             [r for r in records if r["batch_size"] == batch], by=("optimizer", "base_learning_rate")
         )
         best = best_by(batch_cells, metric)
-        comparison, sentence = judge(
-            "lamb", best["lamb"], "adamw", best["adamw"], metric, f" at batch {batch}"
-        )
-        findings.append(
-            sentence + f" (best base lr: lamb {best['lamb'].key[1]:g}, adamw {best['adamw'].key[1]:g})"
-        )
-        gains[batch] = comparison
+        requests.append(("lamb", best["lamb"], "adamw", best["adamw"], f" at batch {batch}"))
         best_rows += [
             ((name, str(batch), f"{cell.key[1]:g}", str(cell.runs[0]["steps"])), cell, False)
             for name, cell in best.items()
         ]
         chosen += [run for cell in best.values() for run in cell.runs]
+    for batch, request, (comparison, sentence) in zip(batches, requests, judge_all(requests, metric)):
+        findings.append(sentence + f" (best base lr: lamb {request[1].key[1]:g}, adamw {request[3].key[1]:g})")
+        gains[batch] = comparison
     first, last = gains[batches[0]], gains[batches[-1]]
     if np.isfinite(last.differences).all() and np.isfinite(first.differences).all():
         growing = (
@@ -109,7 +106,11 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
     else:  # A side diverged: the lead "grows" only if it is won at the largest batch and not at the smallest.
         growing = last.verdict == "a" and first.verdict != "a"
     adamw_ahead = [batch for batch in batches[1:] if gains[batch].verdict == "b"]
-    verdict = combine([last.verdict == "a" and growing], [bool(adamw_ahead)])
+    verdict = combine(
+        [last.verdict == "a" and growing],
+        [bool(adamw_ahead)],
+        all(gain.verdict == "few" for gain in gains.values()),
+    )
     if adamw_ahead:
         findings.append(f"AdamW ahead, outside the noise, at batch {', '.join(map(str, adamw_ahead))}.")
     findings.append(
@@ -141,5 +142,6 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
             "seeds": list(config.seeds),
             "batch_sizes": list(batches),
             "steps_at_smallest_batch": base_steps,
+            "statistics": METHOD,
         },
     )

@@ -26,7 +26,7 @@ from .._outcome import Options, Outcome
 from .._records import Cell, cells
 from .._runner import Job, optimizer_sweep, run_jobs
 from ._common import (
-    VALIDATION_ACCURACY, VALIDATION_LOSS, by_key, combine, judge, lr_sweep_outcome, setup,
+    VALIDATION_ACCURACY, VALIDATION_LOSS, by_key, combine, judge_all, lr_sweep_outcome, setup,
 )
 
 __all__ = ["CLAIM", "run"]
@@ -89,29 +89,31 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
     grid = by_key(cells(records, by=("optimizer", "learning_rate")))
     findings = [f"Claim: {CLAIM}"]
     lower, higher, worse = [], [], []
-    for wrapped, inner in PAIRS:
-        for rate in config.learning_rates:
-            pair = (grid[(wrapped, rate)], grid[(inner, rate)])
-            verdict = _variance_test(*pair, metric.field, LEVEL / (len(PAIRS) * len(config.learning_rates)))
-            outcome = {
-                "a": f"{wrapped} varies less",
-                "b": f"{inner} varies less",
-                "tie": "not distinguishable",
-            }
-            spreads = [
-                f"{_std(cell.values(field.field)) * field.scale:.{field.digits + 1}f}"
-                for field in (metric, accuracy)
-                for cell in reversed(pair)
-            ]
-            findings.append(
-                f"{wrapped} vs {inner} at lr {rate:g}: seed std of val loss {spreads[0]} → {spreads[1]}, "
-                f"of val acc (points) {spreads[2]} → {spreads[3]} → {outcome[verdict]}."
-            )
-            comparison, sentence = judge(wrapped, pair[0], inner, pair[1], metric, f" at lr {rate:g}")
-            findings.append("  " + sentence)
-            lower.append(verdict == "a")
-            higher.append(verdict == "b")
-            worse.append(comparison.verdict == "b")
+    settings = [(wrapped, inner, rate) for wrapped, inner in PAIRS for rate in config.learning_rates]
+    judged = judge_all(
+        [(w, grid[(w, rate)], i, grid[(i, rate)], f" at lr {rate:g}") for w, i, rate in settings], metric
+    )
+    for (wrapped, inner, rate), (comparison, sentence) in zip(settings, judged):
+        pair = (grid[(wrapped, rate)], grid[(inner, rate)])
+        verdict = _variance_test(*pair, metric.field, LEVEL / len(settings))
+        outcome = {
+            "a": f"{wrapped} varies less",
+            "b": f"{inner} varies less",
+            "tie": "not distinguishable",
+        }
+        spreads = [
+            f"{_std(cell.values(field.field)) * field.scale:.{field.digits + 1}f}"
+            for field in (metric, accuracy)
+            for cell in reversed(pair)
+        ]
+        findings.append(
+            f"{wrapped} vs {inner} at lr {rate:g}: seed std of val loss {spreads[0]} → {spreads[1]}, "
+            f"of val acc (points) {spreads[2]} → {spreads[3]} → {outcome[verdict]}."
+        )
+        findings.append("  " + sentence)
+        lower.append(verdict == "a")
+        higher.append(verdict == "b")
+        worse.append(comparison.verdict == "b")
     findings.append(
         f"Lower seed variance in {sum(lower)} of {len(lower)} settings, higher in {sum(higher)}; "
         f"worse mean in {sum(worse)}."
@@ -119,7 +121,7 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
     verdict = combine(lower, [h or w for h, w in zip(higher, worse)])
     findings.append(
         f"Verdict: {verdict} (one-sided F-tests on the seed variances at 5% over {len(lower)} settings, "
-        "Bonferroni-corrected; means compared seed by seed)."
+        "Bonferroni-corrected; means by paired t-tests, Holm-corrected)."
     )
     rows = [((name, f"{rate:g}"), cell, False) for (name, rate), cell in grid.items()]
     return lr_sweep_outcome(

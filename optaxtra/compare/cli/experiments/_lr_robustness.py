@@ -24,7 +24,7 @@ from .._outcome import Options, Outcome
 from .._records import cells
 from .._runner import Job, optimizer_sweep, run_jobs
 from ._common import (
-    by_key, combine, format_settings, judge, lr_sweep_outcome, primary_metric, setup,
+    by_key, combine, format_settings, judge_all, lr_sweep_outcome, primary_metric, setup,
 )
 
 __all__ = ["CLAIM", "run"]
@@ -36,7 +36,7 @@ LOSS_TOLERANCE = 1.2
 
 
 def _usable(cell, metric, best: float) -> bool:
-    if cell.diverged:
+    if cell.failed:
         return False
     mean = cell.mean(metric.field)
     if metric.higher_is_better:
@@ -61,7 +61,7 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
     records = run_jobs(jobs, config.seeds, console=console, target_loss=options.target_loss)
     metric = primary_metric(config.task)
     grid_cells = by_key(cells(records, by=("optimizer", "learning_rate")))
-    means = [cell.mean(metric.field) for cell in grid_cells.values() if not cell.diverged]
+    means = [cell.mean(metric.field) for cell in grid_cells.values() if not cell.failed]
     finite = [mean for mean in means if np.isfinite(mean)]
     best = (max(finite) if metric.higher_is_better else min(finite)) if finite else np.nan
     windows = {
@@ -74,29 +74,32 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
             f"{name}: usable at {len(window)} learning rates ({format_settings(window) or 'none'})."
         )
     supports, contradicts = [], []
-    for rate in config.learning_rates:
-        comparison, sentence = judge(
-            "radam",
-            grid_cells[("radam", rate)],
-            "adam",
-            grid_cells[("adam", rate)],
-            metric,
-            f" at lr {rate:g}",
-        )
+    differing = [
+        rate for rate in config.learning_rates if (rate in windows["radam"]) != (rate in windows["adam"])
+    ]
+    judged = judge_all(
+        [
+            ("radam", grid_cells[("radam", rate)], "adam", grid_cells[("adam", rate)], f" at lr {rate:g}")
+            for rate in differing
+        ],
+        metric,
+    )
+    for rate, (comparison, sentence) in zip(differing, judged):
         in_radam, in_adam = rate in windows["radam"], rate in windows["adam"]
-        if in_radam != in_adam:
-            findings.append(sentence + f" (usable by {'radam' if in_radam else 'adam'} only)")
-            supports.append(in_radam and comparison.verdict == "a")
-            contradicts.append(in_adam and comparison.verdict == "b")
+        findings.append(sentence + f" (usable by {'radam' if in_radam else 'adam'} only)")
+        supports.append(in_radam and comparison.verdict == "a")
+        contradicts.append(in_adam and comparison.verdict == "b")
     if len(windows["radam"]) == len(windows["adam"]) and not any(supports + contradicts):
         findings.append("The windows have the same width.")
-    verdict = combine(supports, contradicts)
+    verdict = combine(
+        supports, contradicts, bool(judged) and all(comparison.verdict == "few" for comparison, _ in judged)
+    )
     rule = (
         f"within {TOLERANCE:g} points of the best accuracy"
         if metric.higher_is_better
         else f"at most {LOSS_TOLERANCE:g} x the best loss"
     )
-    findings.append(f"Verdict: {verdict} (usable = mean {rule}, no seed diverged).")
+    findings.append(f"Verdict: {verdict} (usable = mean {rule}, no seed diverged or collapsed).")
     rows = [
         ((name, f"{rate:g}"), grid_cells[(name, rate)], rate in windows[name])
         for name in OPTIMIZERS_RUN

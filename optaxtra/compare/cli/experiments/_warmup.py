@@ -23,7 +23,7 @@ from .._outcome import Options, Outcome
 from .._plots import plot_curves
 from .._records import cells
 from .._runner import Job, optimizer_sweep, run_jobs, with_warmup
-from ._common import VALIDATION_LOSS, best_by, by_key, combine, judge, lr_sweep_outcome, setup
+from ._common import VALIDATION_LOSS, best_by, by_key, combine, judge_all, lr_sweep_outcome, setup
 
 __all__ = ["CLAIM", "run"]
 
@@ -60,37 +60,40 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
     metric = VALIDATION_LOSS
     grid = by_key(cells(records, by=("optimizer", "learning_rate")))
     findings = [f"Claim: {CLAIM}", f"Warm-up: linear over the first {warmup} of {config.steps} steps."]
-    supports, contradicts = [], []
-    for rate in config.learning_rates:
-        comparison, sentence = judge(
-            "adam+warmup",
-            grid[("adam+warmup", rate)],
-            "adam",
-            grid[("adam", rate)],
-            metric,
-            f" at lr {rate:g}",
-        )
-        findings.append(sentence)
-        supports.append(comparison.verdict == "a")
-        contradicts.append(comparison.verdict == "b")
-    helps = combine(supports, contradicts)
-    findings.append(f"Warm-up helps Adam: {helps}.")
     best = best_by(list(grid.values()), metric)
+    challengers = ("radam", "adam_2k", "adam_eps")
+    requests = [
+        ("adam+warmup", grid[("adam+warmup", rate)], "adam", grid[("adam", rate)], f" at lr {rate:g}")
+        for rate in config.learning_rates
+    ] + [
+        (name, best[name], "adam+warmup", best["adam+warmup"], " (each at its best lr)")
+        for name in challengers
+    ]
+    judged = judge_all(requests, metric)  # One Holm family: the comparisons the verdict rests on.
+    per_rate = judge_all(  # A second family, shown for information only.
+        [
+            (name, grid[(name, rate)], "adam", grid[("adam", rate)], f" at lr {rate:g}")
+            for name in challengers
+            for rate in config.learning_rates
+        ],
+        metric,
+    )
+    rates = len(config.learning_rates)
+    findings += [sentence for _, sentence in judged[:rates]]
+    supports = [comparison.verdict == "a" for comparison, _ in judged[:rates]]
+    contradicts = [comparison.verdict == "b" for comparison, _ in judged[:rates]]
+    too_few = all(comparison.verdict == "few" for comparison, _ in judged)
+    helps = combine(supports, contradicts, too_few)
+    findings.append(f"Warm-up helps Adam: {helps}.")
     closes = {}
-    for name in ("radam", "adam_2k", "adam_eps"):
-        comparison, sentence = judge(
-            name, best[name], "adam+warmup", best["adam+warmup"], metric, " (each at its best lr)"
-        )
+    for index, name in enumerate(challengers):
+        comparison, sentence = judged[rates + index]
         findings.append(
             sentence + f" Best lr: {name} {best[name].key[1]:g}, "
             f"adam+warmup {best['adam+warmup'].key[1]:g}."
         )
-        closes[name] = comparison.verdict != "b"
-        for rate in config.learning_rates:
-            _, sentence = judge(
-                name, grid[(name, rate)], "adam", grid[("adam", rate)], metric, f" at lr {rate:g}"
-            )
-            findings.append("  " + sentence)
+        closes[name] = comparison.verdict not in ("b", "few")
+        findings += ["  " + sentence for _, sentence in per_rate[index * rates : (index + 1) * rates]]
     findings.append(
         "RAdam without warm-up is at least as good as Adam with warm-up (at the best lr of each): "
         f"{'yes' if closes['radam'] else 'no'}."
