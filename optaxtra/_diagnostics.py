@@ -48,6 +48,12 @@ def diagnostics(opt_state: Any) -> dict[str, jax.Array]:
     * ``switch/switched``, ``switch/switched_at`` (``switch``, ``swats``) and
       ``swats/sgd_learning_rate``, ``swats/projected_learning_rate``;
     * ``nonfinite/skipped``, ``nonfinite/consecutive`` (``skip_nonfinite``);
+    * the successors': ``nadam/mu_t``, ``nadam/mu_product``; ``adopt/clip``;
+      ``ademamix/alpha``, ``ademamix/b3``; ``simplified_ademamix/b1``;
+      ``update_clipping/factor_min|mean|max`` (StableAdamW's per-tensor factor
+      ``1 / max(1, RMS)``); ``cautious/kept_min|mean|max`` (the fraction of
+      entries each leaf's mask kept); ``schedule_free/c_t``,
+      ``schedule_free/learning_rate``; ``muon/update_rms_min|mean|max``;
     * whatever else was added with ``register_diagnostics``.
 
     Each state type's module registers its reader, so the keys of the

@@ -1,53 +1,68 @@
 """Every alias is exactly the chain the README's "The optimizers" block prints, in that order.
 
-The block is parsed; for each line the alias is built with its defaults and
-its state is compared, piece by piece, with the states of the pieces the line
-names. A piece left out (or added, or moved) by the alias fails here.
+Each line of the block is evaluated as Python, its symbols (``lr``, ``b1``,
+``wd``, ...) bound to the alias's own defaults, and the state it builds must
+have the alias's state structure: the same pieces (state types), in the same
+order, nested the same way. A piece left out, added or moved by the alias
+fails here.
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import optax
 import pytest
 
 import optaxtra
+from optaxtra.optimizers._muon import _labels
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 (LISTING,) = [block for block in re.findall(r"```python\n(.*?)```", README, re.S) if block.startswith("adam    = chain(")]
-LINES = {node.targets[0].id: node.value for node in ast.parse(LISTING).body}
+LINES = {node.targets[0].id: ast.get_source_segment(LISTING, node.value) for node in ast.parse(LISTING).body}
 PARAMS = {"w": jnp.ones((2, 3)), "b": jnp.zeros(3)}
-# Arguments a piece cannot be built without.
-PIECE_ARGS = {"scale_by_learning_rate": (0.1,), "add_decayed_weights": (0.0,), "decoupled_weight_decay": (0.0,),
-              "trace": (0.9,), "lookahead_state": (optaxtra.scale_by_adam(),),
-              "clip_by_update_rms": (optaxtra.scale_by_stable_adam(),)}
+# The block's short names for the aliases' arguments.
+SHORT = {"lr": "learning_rate", "wd": "weight_decay", "psi": "momentum_decay", "l2": "weight_decay"}
 
 
-def piece_state_type(name: str) -> type:
-    return type(getattr(optaxtra, name)(*PIECE_ARGS.get(name, ())).init(PARAMS))
+class Symbols(dict):
+    """The names a line may use: optaxtra's, optax's ``chain``/``partition``, and the alias's defaults."""
+
+    def __missing__(self, name):
+        raise NameError(f"the README line uses {name!r}, which is neither a piece nor an argument of the alias")
+
+
+def symbols(alias) -> Symbols:
+    defaults = {name: (0.1 if p.default is inspect.Parameter.empty else p.default)
+                for name, p in inspect.signature(alias).parameters.items()}
+    names = Symbols({name: getattr(optaxtra, name) for name in optaxtra.__all__})
+    names.update(chain=optax.chain, partition=optax.partition, matrices_to_muon_the_rest_to_adamw=_labels(None))
+    names.update(defaults)
+    names.update({short: defaults[long] for short, long in SHORT.items() if long in defaults})
+    return names
 
 
 def test_the_block_lists_the_optimizers():
-    assert {"adam", "adamw", "amsgrad", "radam", "ranger", "lamb", "ralamb", "lars", "sgd", "swats"} <= set(LINES)
+    assert set(optaxtra.OPTIMIZERS) - {"sgd_momentum", "sgd_nesterov", "lookahead_adam", "adam_2k", "adam_eps"} <= set(LINES)
 
 
 @pytest.mark.parametrize("name", sorted(LINES))
 def test_alias_is_its_readme_chain(name):
-    call = LINES[name]
-    state = getattr(optaxtra, name)(0.1).init(PARAMS)
-    if call.func.id == "chain":
-        pieces = [argument.func.id for argument in call.args]
-        assert [type(s) for s in state] == [piece_state_type(piece) for piece in pieces], pieces
-    else:  # a wrapper around another alias: ranger = lookahead_state(radam(...), ...)
-        assert type(state) is piece_state_type(call.func.id)
-        inner = call.args[0]
-        keywords = {k.arg: ast.literal_eval(k.value) for k in inner.keywords}
-        expected = getattr(optaxtra, inner.func.id)(0.1, **keywords).init(PARAMS)
-        assert jax.tree.structure(state.inner) == jax.tree.structure(expected)
+    alias = getattr(optaxtra, name)
+    from_readme = eval(LINES[name], {}, symbols(alias))  # noqa: S307 - the README's own listing
+    expected = jax.tree.structure(alias(0.1).init(PARAMS))
+    assert jax.tree.structure(from_readme.init(PARAMS)) == expected
+
+
+def test_the_check_sees_a_piece_out_of_place():
+    swapped = "chain(add_decayed_weights(wd, mask=mask), scale_by_adam(b1, b2, eps), scale_by_learning_rate(lr))"
+    built = eval(swapped, {}, symbols(optaxtra.adamw))  # noqa: S307
+    assert jax.tree.structure(built.init(PARAMS)) != jax.tree.structure(optaxtra.adamw(0.1).init(PARAMS))
 
 
 def test_adamw_with_decay_independent_of_the_lr_moves_the_decay_after_the_lr():

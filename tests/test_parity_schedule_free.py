@@ -265,3 +265,18 @@ def test_schedule_free_composes_with_lookahead():
     x = optaxtra.schedule_free_eval_params(state, params)
     assert jax.tree.structure(x) == jax.tree.structure(params)
     assert float(loss_jax(x)) < float(loss_jax({k: jnp.asarray(v) for k, v in initial_params().items()}))
+
+
+def test_evaluation_params_finds_the_schedule_free_point_also_around_lookahead():
+    """``optaxtra.evaluation_params`` returns ``x`` (priority 1, as averages), also when a Lookahead
+    inside would offer its slow weights (priority 0)."""
+    params = {"w": jnp.linspace(-1.0, 1.0, 4)}
+    for tx in (optaxtra.schedule_free_adamw(0.1), optaxtra.lookahead(optaxtra.schedule_free_sgd(0.1), 2)):
+        state = tx.init(params)
+        current = params
+        for step in range(3):
+            updates, state = tx.update({"w": jnp.cos(current["w"] * (step + 1))}, state, current)
+            current = optax.apply_updates(current, updates)
+        expected = optaxtra.schedule_free_eval_params(state, current)
+        np.testing.assert_array_equal(optaxtra.evaluation_params(state, current)["w"], expected["w"])
+        assert not np.allclose(expected["w"], current["w"])

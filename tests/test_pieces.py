@@ -253,3 +253,16 @@ def test_scale_by_learning_rate_flip_sign_false_ascends():
     (down,), _ = apply(optaxtra.scale_by_learning_rate(0.25), [G], P)
     np.testing.assert_array_equal(down, [-0.125, 0.25, -0.5])
     assert float(state.learning_rate) == 0.25  # the rate is recorded without the sign
+
+
+def test_scale_by_adam_with_b1_zero_keeps_no_first_moment():
+    """``b1`` the number 0 (RMSprop's direction, Schedule-Free's base): no ``mu``, the same updates
+    as an array 0, which keeps the buffer (so a sweep over ``b1`` compiles one program)."""
+    without, with_buffer = optaxtra.scale_by_adam(0.0), optaxtra.scale_by_adam(jnp.asarray(0.0))
+    state, buffered = without.init(P), with_buffer.init(P)
+    assert state.mu is None and buffered.mu is not None
+    for step in range(3):
+        g = G * (step + 1.0) - P
+        u, state = without.update(g, state)
+        expected, buffered = with_buffer.update(g, buffered)
+        np.testing.assert_array_equal(u, expected)

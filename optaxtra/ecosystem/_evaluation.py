@@ -13,42 +13,44 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from .._trees import find_states
+from .._validation import check_bool, check_registration
 from ..averaging._ema import EmaAveragingState
 from ..averaging._swa import SwaAveragingState
 from ..switching._switch import SwitchState
 from ..transforms._lookahead import LookaheadState
-from .._validation import check_registration
+from ..transforms._schedule_free import ScheduleFreeState, schedule_free_eval_params
 
 __all__ = ["register_evaluation_params", "evaluation_params", "evaluation_state", "evaluation_model"]
 
-_READERS: dict[type, tuple[int, Callable[[Any], Any]]] = {}
+_READERS: dict[type, tuple[int, Callable[..., Any], bool]] = {}
 
 
-def register_evaluation_params(state_type: type, reader: Callable[[Any], Any], *, priority: int = 0) -> None:
+def register_evaluation_params(
+    state_type: type, reader: Callable[..., Any], *, priority: int = 0, needs_params: bool = False
+) -> None:
     """Teaches ``evaluation_params`` where a state type keeps evaluation weights.
 
     Args:
       state_type: the NamedTuple state class of a transformation.
-      reader: ``state -> params``, a pytree like the params.
+      reader: ``state -> params``, a pytree like the params; with
+        ``needs_params``, ``(state, params) -> params``.
       priority: when a state holds several kinds, the highest priority wins.
-        Lookahead's slow weights have 0; parameter averages have 1, so that
-        an averaging optimizer is evaluated with its average, also around
-        Lookahead.
+        Lookahead's slow weights have 0; parameter averages and
+        Schedule-Free's evaluation point have 1, so that an averaging
+        optimizer is evaluated with its average, also around Lookahead.
+      needs_params: the reader also takes the params being trained
+        (Schedule-Free keeps ``z`` and computes ``x`` from the params ``y``).
 
     Raises:
-      TypeError: if ``state_type`` is not a class, ``reader`` not callable or
-        ``priority`` not an integer.
+      TypeError: if ``state_type`` is not a class, ``reader`` not callable,
+        ``priority`` not an integer or ``needs_params`` not a bool.
     """
     check_registration(state_type, reader, "state -> params")
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise TypeError(f"priority must be an integer, got {type(priority).__name__} {priority!r}.")
-    _READERS[state_type] = (priority, reader)
-
-
-def _children(node: Any) -> list[Any]:
-    if jax.tree_util.treedef_is_leaf(jax.tree.structure(node)):
-        return []
-    return jax.tree_util.tree_flatten(node, is_leaf=lambda child: child is not node)[0]
+    check_bool("needs_params", needs_params)
+    _READERS[state_type] = (priority, reader, needs_params)
 
 
 def _best(candidates: list[tuple[int, Any]]) -> tuple[int, Any] | None:
@@ -58,14 +60,20 @@ def _best(candidates: list[tuple[int, Any]]) -> tuple[int, Any] | None:
 
 def _search(node: Any, params: Any) -> tuple[int, Any] | None:
     """``(priority, weights)`` of the best kept weights in ``node``, or None."""
+    found = find_states(node, (*_READERS, SwitchState))
+    switches = [path for path, state in found if isinstance(state, SwitchState)]
+    inside_a_switch = lambda path: any(len(s) < len(path) and path[: len(s)] == s for s in switches)
     candidates = []
-    if type(node) in _READERS:
-        priority, reader = _READERS[type(node)]
-        candidates.append((priority, reader(node)))
-    if isinstance(node, SwitchState):
-        candidates.extend(found for found in [_switched(node, params)] if found is not None)
-    else:
-        candidates.extend(found for child in _children(node) if (found := _search(child, params)) is not None)
+    for path, state in found:
+        if inside_a_switch(path):  # the switch decides which of its optimizers counts
+            continue
+        if isinstance(state, SwitchState):
+            result = _switched(state, params)
+        else:
+            priority, reader, needs_params = _READERS[type(state)]
+            result = priority, (reader(state, params) if needs_params else reader(state))
+        if result is not None:
+            candidates.append(result)
     return _best(candidates)
 
 
@@ -82,11 +90,12 @@ def _switched(state: SwitchState, params: Any) -> tuple[int, Any] | None:
 
 
 def evaluation_params(opt_state: Any, params: Any) -> Any:
-    """The weights to evaluate with: averaged, else slow, else ``params``.
+    """The weights to evaluate with: averaged (or Schedule-Free's ``x``), else slow, else ``params``.
 
     Searches ``opt_state`` for states registered with
     ``register_evaluation_params``: ``ema_averaging``/``swa_averaging``'s
-    averages (float32 for half-precision params), else Lookahead's slow
+    averages (float32 for half-precision params) or Schedule-Free's
+    evaluation point (``schedule_free_eval_params``), else Lookahead's slow
     weights (``lookahead``, ``ranger``). Among equal priorities the outermost
     state wins (the first in the state's tree order). Inside ``switch``, only
     the optimizer running at the time counts.
@@ -168,3 +177,6 @@ def evaluation_model(optimizer: Any, model: Any) -> Any:
 register_evaluation_params(LookaheadState, lambda state: state.slow, priority=0)
 register_evaluation_params(EmaAveragingState, lambda state: state.average, priority=1)
 register_evaluation_params(SwaAveragingState, lambda state: state.average, priority=1)
+register_evaluation_params(
+    ScheduleFreeState, lambda state, params: schedule_free_eval_params(state, params), priority=1, needs_params=True
+)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .._hyperparams import ScalarOrSchedule
+from .._hyperparams import ScalarOrSchedule, is_exactly_zero
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
 from .._validation import check_dtype, check_nu_dtype
@@ -32,7 +32,7 @@ class ScaleByAdamState(NamedTuple):
 
     Attributes:
       count: number of updates applied so far (int32).
-      mu: first moment, a pytree like the params.
+      mu: first moment, a pytree like the params (None where ``b1`` is the number 0).
       nu: the second-moment estimator's state: a pytree like the params, or,
         for an estimator keeping several arrays per leaf (AMSGrad's
         ``(v, v_max)``), a tuple of such pytrees, one per array.
@@ -70,6 +70,9 @@ def scale_by_adam(
 
     Args:
       b1: decay of the first moment, in [0, 1); a number, array or schedule.
+        The number 0 keeps no first moment (``m_hat = g``; ``mu`` is None in
+        the state), so that a direction without momentum, RMSprop's or
+        Schedule-Free's base, stores ``v`` alone; an array 0 keeps the buffer.
       b2: decay of the second moment, in [0, 1).
       eps: added to ``sqrt(v_hat)``, >= 0.
       eps_root: added to ``v_hat`` inside the square root, >= 0 (set it > 0 to
@@ -113,7 +116,7 @@ def scale_by_adam(
     estimator = default_estimator(second_moment)
 
     def init_fn(params):
-        mu, nu = init_moments(params, estimator, mu_dtype, nu_dtype)
+        mu, nu = init_moments(params, estimator, mu_dtype, nu_dtype, first_moment=not is_exactly_zero(b1))
         return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu)
 
     def update_fn(updates, state, params=None):

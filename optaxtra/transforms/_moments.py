@@ -33,7 +33,7 @@ import jax.numpy as jnp
 
 from .._hyperparams import ScalarOrSchedule, compute_dtype, is_exactly_zero, resolve, resolve_decay
 from .._xla import increment
-from .._leaves import first_moment_dtype, frozen_update, is_trainable, second_moment_dtype
+from .._leaves import first_moment_dtype, frozen_update, is_trainable, leaf_dtype, second_moment_dtype
 from .._stochastic_rounding import stochastic_round_to_bfloat16
 from .._tree_checks import check_tree_matches
 from .._validation import check_bool, check_choice, check_int, check_real
@@ -75,15 +75,19 @@ def validate_moment_hyperparams(
 
 
 def init_moments(
-    params: Any, estimator: SecondMoment, mu_dtype: Any, nu_dtype: Any = None
+    params: Any, estimator: SecondMoment, mu_dtype: Any, nu_dtype: Any = None, *, first_moment: bool = True
 ) -> tuple[Any, Any]:
     """Zero first moments (in ``mu_dtype`` or the params' dtype) and estimator state.
 
     ``zeros_like`` rather than ``zeros(shape)``: the moments take each param's
     sharding instead of landing on the default device (optax issue #548).
+    With ``first_moment=False`` (``b1`` the number 0: ``m`` would be ``g``)
+    there is no first moment: ``mu`` is None.
     """
     params = jax.tree.map(jnp.asarray, params)
-    mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=first_moment_dtype(p.dtype, mu_dtype)), params)
+    mu = None
+    if first_moment:
+        mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=first_moment_dtype(p.dtype, mu_dtype)), params)
     nu = jax.tree.map(lambda p: estimator.init(p, second_moment_dtype(p.dtype, mu_dtype, nu_dtype)), params)
     return mu, _by_component(nu, jax.tree.structure(params), estimator)
 
@@ -124,8 +128,18 @@ def check_moments(
 
     ``nu`` is compared with what ``init_moments`` would make for ``mu``, so a
     state restored from an optimizer with another estimator (Adam's into
-    AMSGrad) fails here rather than unpacking rows of ``v`` as a pair.
+    AMSGrad) fails here rather than unpacking rows of ``v`` as a pair. Without
+    a first moment (``mu`` None) the updates are checked against ``v``.
     """
+    if mu is None:
+        components = _leaf_state_structure(estimator).num_leaves
+        v = nu[0] if components > 1 and isinstance(nu, tuple) and len(nu) == components else nu
+        check_tree_matches(
+            updates, v, piece=piece, against="the optimizer state's second moments",
+            expected_dtype=lambda dtype: second_moment_dtype(dtype, mu_dtype, nu_dtype),
+        )
+        mu = jax.tree.map(lambda u: jax.ShapeDtypeStruct(jnp.shape(u), first_moment_dtype(leaf_dtype(u), mu_dtype)),
+                          updates)
     check_tree_matches(
         updates, mu, piece=piece, against="the optimizer state's first moments",
         expected_dtype=lambda dtype: first_moment_dtype(dtype, mu_dtype),
@@ -188,12 +202,16 @@ def update_moments(
         return new.astype(old.dtype)
 
     def leaf(g, m, n, index):
-        if not is_trainable(m):
-            return m, n, frozen_update(g, m), frozen_update(g, m)
+        like = jax.tree.leaves(n)[0] if m is None else m
+        if not is_trainable(like):
+            return m, n, frozen_update(g, like), frozen_update(g, like)
         dtype = compute_dtype(g.dtype)
         g = g.astype(dtype)
-        m_new = b1_t.rate.astype(dtype) * m.astype(dtype) + b1_t.complement.astype(dtype) * g
-        if active is not True:
+        if m is None:  # b1 = 0: m_t = g_t, and nothing to store
+            m_new = g if active is True else jnp.where(active, g, jnp.zeros_like(g))
+        else:
+            m_new = b1_t.rate.astype(dtype) * m.astype(dtype) + b1_t.complement.astype(dtype) * g
+        if active is not True and m is not None:
             m_new = jnp.where(active, m_new, m.astype(dtype))
         n_new = estimator.update(g, m_new, n, b2_t, bias_correction2)
         parts, structure = jax.tree.flatten(n_new)
@@ -201,23 +219,23 @@ def update_moments(
         n_stored = structure.unflatten(
             [store(new, old, index * len(parts) + j) for j, (new, old) in enumerate(zip(parts, olds))]
         )
-        m_stored = m_new.astype(m.dtype)
         # Moments stored narrower than the maths (bfloat16) are read back as stored.
         widen = lambda stored, new: stored.astype(new.dtype) if stored.dtype != new.dtype else new
-        m_new = widen(m_stored, m_new)
+        m_stored = None if m is None else m_new.astype(m.dtype)
+        m_new = m_new if m is None else widen(m_stored, m_new)
         n_new = jax.tree.map(widen, n_stored, n_new)
         m_hat = m_new / bias_correction1.astype(dtype)
         v_hat = estimator.corrected(n_new, bias_correction2)
         return m_stored, n_stored, m_hat, v_hat
 
     treedef = jax.tree.structure(grads)
-    indices = treedef.unflatten(range(treedef.num_leaves))
-    results = jax.tree.map(leaf, grads, mu, _by_leaf(nu, treedef, estimator), indices)
-    per_leaf = treedef.flatten_up_to(results)
+    firsts = [None] * treedef.num_leaves if mu is None else treedef.flatten_up_to(mu)
+    seconds = treedef.flatten_up_to(_by_leaf(nu, treedef, estimator))
+    per_leaf = [leaf(*args) for args in zip(treedef.flatten_up_to(grads), firsts, seconds, range(treedef.num_leaves))]
     unzip = lambda i: treedef.unflatten([r[i] for r in per_leaf])
     return MomentEstimates(
         count=step.astype(jnp.int32),
-        mu=unzip(0),
+        mu=None if mu is None else unzip(0),
         nu=_by_component(unzip(1), treedef, estimator),
         m_hat=unzip(2),
         v_hat=unzip(3),

@@ -221,9 +221,8 @@ def schedule_free_eval_params(opt_state: Any, params: Any) -> Any:
     Computed as the authors' ``optimizer.eval()`` does,
     ``lerp(y, z, 1 - 1 / b1)``. Finds the ``ScheduleFreeState`` anywhere in
     ``opt_state`` (inside ``optax.chain``, ``inject_hyperparams``, ...).
-    ``optaxtra.evaluation_params`` does not find it yet: its readers are
-    given the state alone, and ``x`` needs the params as well (only ``z``
-    is kept, as in the authors' code).
+    ``optaxtra.evaluation_params`` (and ``evaluation_state``,
+    ``evaluation_model``) return it too.
 
     Args:
       opt_state: the state of an optimizer containing ``schedule_free``.
