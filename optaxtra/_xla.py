@@ -23,6 +23,12 @@ because of three things XLA does, each measured (``benchmarks/README.md``,
   grows faster than the leaf count. Optimization barriers and chunked or
   stacked sums do not prevent it; a ``lax.cond`` is a boundary XLA does not
   fuse across, so ``combine_apart`` runs the combination in a branch of its own.
+* **Reads and overwrites of a donated buffer are not ordered by themselves.**
+  A piece that reads an old moment for one output and writes the new moment
+  over it for another (ADOPT: ``m`` from the old ``v``, then the new ``v``)
+  gives XLA two fusions it may run in either order, so it copies the donated
+  buffer. ``after`` ties a value to another by a select that reads it, which
+  orders the two.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["combine_apart", "increment", "overwrite"]
+__all__ = ["after", "combine_apart", "increment", "overwrite"]
 
 
 def _lowest(dtype: np.dtype) -> jax.Array:
@@ -128,3 +134,24 @@ def combine_apart(combine: Callable[[Any], Any], terms: Any, *, unless: jax.Arra
       ``combine(terms)`` where ``unless`` is false, else ``otherwise``.
     """
     return jax.lax.cond(unless, lambda _: otherwise, combine, terms)
+
+
+def after(value: jax.Array, other: jax.Array) -> jax.Array:
+    """``value``, computed so that it reads ``other`` (a select on ``other < -inf``, never true).
+
+    Args:
+      value: the array to return.
+      other: the array ``value`` must be computed after (its real part, if complex).
+
+    Returns:
+      ``value`` exactly, now a reader of ``other``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from optaxtra._xla import after
+      >>> after(jnp.array([1.0, 2.0]), jnp.array([jnp.nan, 0.0]))
+      Array([1., 2.], dtype=float32)
+    """
+    other = jnp.real(other) if jnp.iscomplexobj(other) else other
+    never = other < jnp.asarray(-jnp.inf, other.dtype)
+    return jnp.where(never, jnp.zeros((), value.dtype), value)

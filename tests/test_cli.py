@@ -218,6 +218,7 @@ def test_tiny_digits_run_writes_json_csv_png(tmp_path, capsys):
     assert run_cli(*argv) == 0
     printed = capsys.readouterr().out
     assert "ranked by validation loss" in printed and "sgd_momentum" in printed
+    assert "too few seeds (need 3)" in printed and "worse than #1" not in printed  # 2 seeds: no verdict.
     results = json.loads((out / "results.json").read_text(), parse_constant=pytest.fail)
     assert len(results["runs"]) == 2 * 2 * 2
     run = results["runs"][0]

@@ -29,7 +29,8 @@ def _null_pairs(rng, n, correlation):
 def test_false_positive_rate_under_the_null_is_at_most_alpha(n, correlation):
     rng = np.random.default_rng(n * 100 + int(correlation * 100))
     positives = sum(
-        compare(*_null_pairs(rng, n, correlation), higher_is_better=False).distinguishable for _ in range(TRIALS)
+        compare(*_null_pairs(rng, n, correlation), higher_is_better=False).distinguishable
+        for _ in range(TRIALS)
     )
     assert positives / TRIALS <= BOUND
 
@@ -40,7 +41,8 @@ def test_holm_keeps_the_family_wise_rate_at_most_alpha():
     for _ in range(TRIALS // 2):
         family = [compare(*_null_pairs(rng, 5, 0.5), higher_is_better=False) for _ in range(5)]
         families_with_a_false_positive += any(c.distinguishable for c in holm(family, higher_is_better=False))
-    assert families_with_a_false_positive / (TRIALS // 2) <= ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / (TRIALS // 2))
+    families = TRIALS // 2
+    assert families_with_a_false_positive / families <= ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / families)
 
 
 def test_the_lookahead_example_from_the_docs_is_detected():
@@ -73,7 +75,9 @@ def test_failed_runs_lose_and_both_failing_is_dropped():
     assert compare(np.array([np.nan]), np.array([0.5]), higher_is_better=True).verdict == "b"
     each = compare(np.array([np.nan, 0.2, 0.2]), np.array([0.3, np.nan, 0.3]), higher_is_better=False)
     assert each.verdict == "tie"
-    both = compare(np.array([np.nan, 0.2, 0.21, 0.22]), np.array([np.nan, 0.3, 0.3, 0.3]), higher_is_better=False)
+    both = compare(
+        np.array([np.nan, 0.2, 0.21, 0.22]), np.array([np.nan, 0.3, 0.3, 0.3]), higher_is_better=False
+    )
     assert both.verdict == "a" and both.mean == pytest.approx(-0.09)
 
 
@@ -84,7 +88,8 @@ def test_holm_step_down_by_hand():
 
 
 def test_numbers_keep_significant_digits():
-    assert format_number(0.000123) == "+0.00012" and format_number(1e-6) == "+1e-06" and format_number(-0.0112, digits=3) == "-0.0112"
+    assert format_number(0.000123) == "+0.00012" and format_number(1e-6) == "+1e-06"
+    assert format_number(-0.0112, digits=3) == "-0.0112"
     assert format_number(12.5, scale=100) == "+1250" and format_number(np.inf) == "failed"
 
 
@@ -115,8 +120,13 @@ def test_a_run_that_collapses_to_the_label_frequencies_fails():
     result = _sweep_result(
         [lamb, lamb, lamb], [[0.1, 0.7, 0.9, 0.6, 0.1, 0.1]] * 3
     )
-    records = records_from(result, target_loss=None, tags={}, baseline_loss=baseline)
+    records = records_from(result, target_loss=None, tags={}, baseline_loss=baseline, baseline_accuracy=0.1)
     assert all(r["collapsed"] and not r["diverged"] for r in records)
+    # An overfitting classifier (val loss 2.7 > its start, 65% accuracy) is neither collapsed nor diverged.
+    overfit = _sweep_result([[2.3, 1.0, 1.2, 2.7]], [[0.1, 0.6, 0.65, 0.65]])
+    (record,) = records_from(overfit, target_loss=None, tags={}, baseline_loss=baseline, baseline_accuracy=0.1)
+    assert not record["collapsed"] and not record["diverged"]
+    assert collapsed(np.array(lamb), baseline, 0.1, 0.1) and not collapsed(np.array(lamb), baseline, 0.6, 0.1)
     cell = Cell(("lamb", 0.03), records)
     assert (cell.collapsed, cell.diverged, cell.failed) == (3, 0, 3)
     assert np.isnan(cell.values("final_validation_loss")).all() and np.isnan(cell.mean("final_validation_loss"))

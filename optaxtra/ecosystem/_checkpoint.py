@@ -80,8 +80,8 @@ def check_checkpoint(saved: Any, target: Any) -> None:
       Traceback (most recent call last):
       ...
       ValueError: The checkpoint does not fit the target (a different optimizer or model?):
-        in the target but not the checkpoint: 0/count, 0/mu/w, 0/nu/w, 1/learning_rate
-        in the checkpoint but not the target: 1/mu/w, 1/nu/w, 2/learning_rate
+        in the target but not the checkpoint: 0/mu/w, 0/nu/w
+        in the checkpoint but not the target: 1/mu/w, 1/nu/w
     """
     saved_layout, target_layout = _layout(_unwrap(saved)), _layout(target)
     problems = []

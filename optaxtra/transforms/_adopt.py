@@ -13,7 +13,7 @@ from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve, resolve_dec
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
 from .._validation import check_choice, check_dtype, check_real
-from .._xla import increment, overwrite
+from .._xla import after, increment, overwrite
 from ._moments import check_moments, init_moments
 from ._second_moment import abs_squared, ema_second_moment
 
@@ -64,20 +64,6 @@ def adopt_clip(step: jax.Array, exponent: Any, clip_step: ClipStep = "previous")
         return jnp.asarray(jnp.inf, jnp.float32)
     base = step - 1 if clip_step == "previous" else step
     return jnp.power(jnp.asarray(base, jnp.float32), jnp.asarray(exponent, jnp.float32))
-
-
-def _after(value: jax.Array, other: jax.Array) -> jax.Array:
-    """``value``, computed so that it reads ``other`` (a select on ``other < -inf``, never true).
-
-    ADOPT reads the old ``v`` for ``m`` and writes the new ``v`` over it; the
-    step reads only ``m``. Without a data dependency ordering the three, XLA
-    cannot tell that the old ``v`` and the params are read before they are
-    overwritten, and copies both in a donated step. Tying the new ``v`` to ``m``
-    and the step to the new ``v`` orders them (see ``optaxtra._xla.overwrite``).
-    """
-    other = jnp.real(other) if jnp.iscomplexobj(other) else other
-    never = other < jnp.asarray(-jnp.inf, other.dtype)
-    return jnp.where(never, jnp.zeros((), value.dtype), value)
 
 
 def _clip(x: jax.Array, clip: jax.Array) -> jax.Array:
@@ -185,13 +171,13 @@ def scale_by_adopt(
             m_new = b1_t.rate.astype(dtype) * m.astype(dtype) + b1_t.complement.astype(dtype) * normed
             m_new = jnp.where(first, m.astype(dtype), m_new)
             m_stored = m_new.astype(m.dtype)
-            v_old = _after(v_old, m_stored)
+            v_old = after(v_old, m_stored)
             g2 = abs_squared(g)
             v_new = jnp.where(
                 first, g2, b2_t.rate.astype(real) * v_old + b2_t.complement.astype(real) * g2
             )
             v_stored = v_new.astype(v.dtype)
-            return m_stored, v_stored, _after(m_new, v_stored).astype(out_dtype)
+            return m_stored, v_stored, after(m_new, v_stored).astype(out_dtype)
 
         results = jax.tree.map(leaf, updates, state.mu, state.nu)
         treedef = jax.tree.structure(updates)

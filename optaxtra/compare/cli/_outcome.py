@@ -48,7 +48,7 @@ class Outcome(NamedTuple):
       tables: rich tables, printed and saved in ``summary.txt``.
       findings: sentences printed after the tables (the claim and its verdict).
       verdict: ``"held"``, ``"did not hold"``, ``"not distinguishable"``,
-        ``"mixed"``, or ``""`` for a plain comparison.
+        ``"mixed"``, ``"too few seeds (need 3)"``, or ``""`` for a plain comparison.
       plots: the PNG files written into the output directory.
       config: what was run (tasks, grids, steps, seeds, ...).
     """

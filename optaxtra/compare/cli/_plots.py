@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
-from matplotlib.ticker import LogFormatter, MaxNLocator, NullLocator, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator, ScalarFormatter  # noqa: E402
 
 from ._records import Cell, cells, failed  # noqa: E402
 
@@ -46,7 +46,7 @@ def _positive(axes: Any) -> bool:
 
 
 LINE_STYLES = ("-", "--", "-.", ":")
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+MARKERS = ("o", "s", "^", "D", "h", "P", "X", "*")  # Not "v" or "x": they mark collapse and divergence.
 
 
 def style(index: int) -> dict[str, str]:
@@ -59,7 +59,8 @@ def _log_y(axes: Any) -> None:
 
     Within less than a decade the log ticks (1, 2, ..., 9 times a power of
     ten) leave one or two labels ("3", "4"): there, about six evenly spaced
-    ticks are labelled instead.
+    ticks are labelled instead; over wider ranges the minor ticks at 2, 3 and 5
+    (2 and 5 beyond two decades) times a power of ten are labelled too.
     """
     axes.set_yscale("log")
     low, high = axes.get_ylim()
@@ -68,8 +69,14 @@ def _log_y(axes: Any) -> None:
         axes.yaxis.set_major_formatter(ScalarFormatter())
         axes.yaxis.set_minor_locator(NullLocator())
         return
-    axes.yaxis.set_major_formatter(LogFormatter())
-    axes.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    labelled = (2, 3, 5) if high / low <= 100 else (2, 5)
+
+    def minor(value: float, _: int) -> str:
+        leading = round(value / 10 ** np.floor(np.log10(value)))
+        return f"{value:g}" if leading in labelled else ""
+
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 def plot_curves(path: Path, title: str, series: Sequence[tuple[str, Cell]]) -> None:
@@ -84,7 +91,8 @@ def plot_curves(path: Path, title: str, series: Sequence[tuple[str, Cell]]) -> N
     for index, (label, cell) in enumerate(series):
         finished = [run for run in cell.runs if not failed(run)]
         if not finished:
-            train_axes.plot([], [], label=f"{label} ({'diverged' if cell.diverged else 'collapsed'})", **style(index))
+            failure = "diverged" if cell.diverged else "collapsed"
+            train_axes.plot([], [], label=f"{label} ({failure})", **style(index))
             continue
         for axes, x_key, y_key in (
             (train_axes, "steps", "train_loss"),
@@ -159,14 +167,16 @@ def plot_versus(
             axes.set_xscale("log")
         if metric.endswith("loss") and _positive(axes):
             _log_y(axes)
-        for position, color, marker in crosses:  # Drawn last, in axes coordinates: they do not set the scale.
+        for position, color, marker in crosses:  # Last, in axes coordinates: they do not set the scale.
             axes.plot(
                 position, 0.97, marker, color=color, markersize=10, mew=2, transform=axes.get_xaxis_transform()
             )
         axes.set_xlabel(LABELS.get(x, x))
         axes.set_ylabel(LABELS.get(metric, metric))
         axes.grid(True, which="both", alpha=0.3)
-    panels[0][0].legend(fontsize="small", title="at the top: x a seed diverged, ▼ a seed collapsed", title_fontsize="x-small")
+    panels[0][0].legend(
+        fontsize="small", title="at the top: x a seed diverged, ▼ a seed collapsed", title_fontsize="x-small"
+    )
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

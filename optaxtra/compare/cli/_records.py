@@ -4,12 +4,15 @@ A run is *diverged* when its training loss became NaN or inf at any step,
 its final losses are not finite, or it ended with a validation loss above
 the one it started from (training made the model worse than its random
 initialisation: at a too-large learning rate, typically a blow-up followed by
-a collapse to a constant prediction).
+a collapse to a constant prediction) — unless its final accuracy is clearly
+above chance (``Task.baseline_accuracy``): a classifier that overfits can end
+with a validation loss above its start and still be right on most examples.
 
 A run is *collapsed* when it got clearly better than the task's
 ``baseline_loss`` (predicting the training-label frequencies) at some
 checkpoint and ended not clearly better than it: "clearly" is by more than
-``COLLAPSE_MARGIN`` (5%) of the baseline. LAMB on digits at lr 0.03 reaches
+``COLLAPSE_MARGIN`` (5%) of the baseline, and, where the task has a
+``baseline_accuracy``, with a final accuracy not more than 5 points above it. LAMB on digits at lr 0.03 reaches
 90% validation accuracy, then ends at chance with the loss ln 10 = 2.303,
 below its starting loss of 2.35, so it is not diverged but collapsed.
 
@@ -55,10 +58,23 @@ def _steps_to_target(losses: np.ndarray, target: float | None) -> int | None:
     return int(below[0] + window) if below.size else None
 
 
-def collapsed(validation_loss: np.ndarray, baseline_loss: float | None) -> bool:
+def above_chance(accuracy: float, baseline_accuracy: float | None) -> bool:
+    """Whether a final accuracy is clearly (by ``COLLAPSE_MARGIN``, 5 points) above chance."""
+    if baseline_accuracy is None or not np.isfinite(accuracy):
+        return False
+    return bool(accuracy > baseline_accuracy + COLLAPSE_MARGIN)
+
+
+def collapsed(
+    validation_loss: np.ndarray,
+    baseline_loss: float | None,
+    final_accuracy: float = float("nan"),
+    baseline_accuracy: float | None = None,
+) -> bool:
     """Whether a validation-loss curve (first entry: before training) fell clearly below
-    ``baseline_loss`` and ended not clearly below it."""
-    if baseline_loss is None or validation_loss.size < 2:
+    ``baseline_loss`` and ended not clearly below it, its final accuracy (where known) not clearly
+    above chance (an overfitting classifier can end above the loss baseline but far above chance)."""
+    if baseline_loss is None or validation_loss.size < 2 or above_chance(final_accuracy, baseline_accuracy):
         return False
     clearly = baseline_loss * (1.0 - COLLAPSE_MARGIN)
     earlier = validation_loss[:-1]
@@ -72,6 +88,7 @@ def records_from(
     target_loss: float | None,
     tags: dict[str, Any],
     baseline_loss: float | None = None,
+    baseline_accuracy: float | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready dict per run of ``result`` (non-finite numbers become ``None``)."""
     records = []
@@ -84,9 +101,15 @@ def records_from(
             bad.size
             or not np.isfinite(final_val)
             or not np.isfinite(result.final_train_loss[run])
-            or (np.isfinite(start) and final_val > start)
+            or (
+                np.isfinite(start)
+                and final_val > start
+                and not above_chance(result.validation_accuracy[run, -1], baseline_accuracy)
+            )
         )
-        collapse = not diverged and collapsed(result.validation_loss[run], baseline_loss)
+        collapse = not diverged and collapsed(
+            result.validation_loss[run], baseline_loss, result.validation_accuracy[run, -1], baseline_accuracy
+        )
         steps, train_curve = _binned(losses)
         records.append(
             {

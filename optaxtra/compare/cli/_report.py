@@ -56,9 +56,9 @@ def machine() -> dict[str, Any]:
 
 
 def metric_text(cell: Cell, metric: str) -> str:
-    """``"0.132 ±0.004"`` (accuracy in %), ``"diverged"``, ``"collapsed"`` or ``"—"`` (no value)."""
+    """``"0.132 ±0.004"`` (accuracy in %), ``"diverged"``, ``"collapsed"``, ``"failed"`` (both) or ``"—"``."""
     if cell.failed == len(cell.runs):
-        return "diverged" if cell.diverged else "collapsed"
+        return "collapsed" if not cell.diverged else ("diverged" if not cell.collapsed else "failed")
     mean = cell.mean(metric)
     if not np.isfinite(mean):
         return "—"

@@ -117,7 +117,11 @@ def run_jobs(
             }
             records.extend(
                 records_from(
-                    result, target_loss=target, tags={**job.tags, **timing}, baseline_loss=job.task.baseline_loss
+                    result,
+                    target_loss=target,
+                    tags={**job.tags, **timing},
+                    baseline_loss=job.task.baseline_loss,
+                    baseline_accuracy=job.task.baseline_accuracy,
                 )
             )
     return records

@@ -151,7 +151,8 @@ def compare(a: np.ndarray, b: np.ndarray, *, higher_is_better: bool) -> Comparis
         mean = float(np.mean(finite)) if finite.size else np.nan
         return Comparison(differences, mean, np.nan, np.nan, np.nan, np.nan, np.nan, "few")
     mean = float(np.mean(finite))
-    if np.ptp(finite) <= 1e-9 * abs(mean):  # No spread (to rounding): the t statistic is undefined.
+    if np.ptp(finite) <= 1e-9 * abs(mean):  # No spread (to rounding): t is infinite, or 0/0 when mean = 0;
+        # p is the t-test's limit (0 or 1); the sign-flip p beside it says how much n alone can show.
         p_value, low, high = (1.0 if mean == 0 else 0.0), mean, mean
     else:
         kept = ~(a_failed & b_failed)

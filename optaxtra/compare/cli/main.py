@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     compare.add_argument(
-        "--task", type=_names, metavar="NAMES", help="comma-separated tasks (default: digits,charlm)"
+        "--task", type=_names, metavar="NAMES", help="comma-separated tasks (default: digits,mnist1d_mlp)"
     )
     compare.add_argument("--optimizers", type=_names, metavar="NAMES", help="comma-separated optimizers")
     compare.add_argument("--lrs", type=_learning_rates, metavar="LRS", help="comma-separated learning rates")

@@ -121,7 +121,7 @@ def charlm_task(
         steps=200,
         batch_size=8,
         learning_rates=(3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
-        baseline_loss=frequency_baseline(tokens[:cut], np.asarray(validation)[:, 1:], len(vocabulary)),
+        **frequency_baseline(tokens[:cut], np.asarray(validation)[:, 1:], len(vocabulary)),
         description=(
             f"character LM on pydoc_data ({len(text) // 1000} K chars, {len(vocabulary)} symbols), "
             f"Transformer {depth}x{width}, context {context}"

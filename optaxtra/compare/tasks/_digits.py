@@ -122,7 +122,7 @@ def digits_task(
         steps=500,
         batch_size=64,
         learning_rates=(1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
-        baseline_loss=frequency_baseline(labels[train_index], labels[validation_index], 10),
+        **frequency_baseline(labels[train_index], labels[validation_index], 10),
         description=(
             f"scikit-learn digits (8x8, 10 classes), MLP {widths}, "
             f"{train_index.size} train / {validation_index.size} validation images"

@@ -42,7 +42,10 @@ class Task(NamedTuple):
       description: one line for ``--help`` and the report.
       baseline_loss: the validation loss of predicting the training-label
         frequencies (``frequency_baseline``), or ``None``. A run that got
-        clearly below it and ended not clearly below it is *collapsed*.
+        clearly below it and ended not clearly below it (and, where
+        ``baseline_accuracy`` is known, at about that accuracy) is *collapsed*.
+      baseline_accuracy: the validation accuracy of always predicting the
+        most frequent training label (chance), or ``None``.
 
     Example:
       A least-squares task, trained with ``optaxtra compare --task
@@ -79,17 +82,28 @@ class Task(NamedTuple):
     learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2)
     description: str = ""
     baseline_loss: float | None = None
+    baseline_accuracy: float | None = None
 
 
-def frequency_baseline(train_labels: np.ndarray, validation_labels: np.ndarray, classes: int) -> float:
-    """Cross-entropy on ``validation_labels`` of always predicting the training-label frequencies.
+def frequency_baseline(
+    train_labels: np.ndarray, validation_labels: np.ndarray, classes: int
+) -> dict[str, float]:
+    """What a classifier that learned nothing about its inputs scores on ``validation_labels``.
 
-    The loss a classifier reaches by learning nothing about its inputs: what a
-    collapsed run ends at (``ln classes`` for balanced classes).
+    Returns:
+      ``{"baseline_loss": ..., "baseline_accuracy": ...}`` (pass as ``Task(**...)``): the
+      cross-entropy of always predicting the training-label frequencies
+      (``ln classes`` for balanced classes), and the accuracy of always
+      predicting the most frequent training label. A collapsed run ends there.
     """
-    counts = np.bincount(np.asarray(train_labels).ravel(), minlength=classes).astype(np.float64)
+    train = np.asarray(train_labels).ravel()
+    validation = np.asarray(validation_labels).ravel()
+    counts = np.bincount(train, minlength=classes).astype(np.float64)
     frequencies = (counts + 0.5) / (counts.sum() + 0.5 * classes)  # Never log 0 for an unseen label.
-    return float(-np.mean(np.log(frequencies[np.asarray(validation_labels).ravel()])))
+    return {
+        "baseline_loss": float(-np.mean(np.log(frequencies[validation]))),
+        "baseline_accuracy": float(np.mean(validation == np.argmax(counts))),
+    }
 
 
 def _scalar(what: str, value: Any, task_name: str) -> None:

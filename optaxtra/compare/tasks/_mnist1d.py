@@ -112,8 +112,8 @@ def mnist1d_task(model: str = "cnn") -> Task:
         target_loss=0.5 if model == "cnn" else 1.0,
         steps=2000,
         batch_size=100,
-        learning_rates=(1e-3, 3e-3, 1e-2, 3e-2),
-        baseline_loss=frequency_baseline(data["y"], data["y_test"], 10),
+        learning_rates=(1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
+        **frequency_baseline(data["y"], data["y_test"], 10),
         description=(
             f"MNIST-1D (paper defaults, generated offline), "
             f"{'1-D CNN 3x25 channels' if model == 'cnn' else 'MLP 40-100-100-10'}, 4000 train / 1000 test"
