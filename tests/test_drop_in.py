@@ -90,8 +90,8 @@ def test_complex_params_with_a_real_mu_dtype_keep_a_complex_first_moment():
     np.testing.assert_allclose(updates, -0.1 * grads / jnp.abs(grads).astype(grads.dtype), rtol=1e-5)
 
 
-ALIASES = ["adam", "adamw", "amsgrad", "radam", "lamb", "ralamb", "ranger", "lars", "sgd", "adam_2k",
-           "adam_eps", "swats"]
+# Every alias of the table (the rows that are an alias with its defaults), and SWATS.
+ALIASES = sorted({name for name in optaxtra.OPTIMIZERS if hasattr(optaxtra, name)} | {"swats"})
 
 
 def _float32(value):

@@ -42,7 +42,7 @@ def muon(
     ns_coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
     ns_steps: int = 5,
     eps: float = 1e-7,
-    ns_dtype: Any = jnp.bfloat16,
+    ns_dtype: Any = "bfloat16",
     adjust_lr: AdjustLr = "original",
     layout: Layout = "in_out",
     muon_params: Callable[[Any], Any] | None = None,

@@ -80,8 +80,8 @@ def newton_schulz(
       [[1.125 0]
        [0 1.125]]
       >>> print(optaxtra.newton_schulz(3 * jnp.eye(2), dtype=jnp.float32))
-      [[1.1081104 0.       ]
-       [0.        1.1081104]]
+      [[1.1081109 0.       ]
+       [0.        1.1081109]]
 
     References:
       Jordan et al., "Muon: An optimizer for hidden layers in neural
@@ -96,10 +96,12 @@ def newton_schulz(
     # HIGHEST: a float32 iteration stays float32 on GPUs and TPUs (which would use TF32 or bfloat16 passes).
     highest = jax.lax.Precision.HIGHEST
     matmul = lambda p, q: jnp.matmul(p, q, precision=highest, preferred_element_type=jnp.float32)
-    for _ in range(steps):
+    def step(_, x):
         gram = matmul(x, x.T).astype(dtype)
         update = (b * f32(gram) + c * matmul(gram, gram)).astype(dtype)
-        x = (a * f32(x) + matmul(update, x)).astype(dtype)
+        return (a * f32(x) + matmul(update, x)).astype(dtype)
+
+    x = jax.lax.fori_loop(0, steps, step, x)  # a traced count too (optax.inject_hyperparams)
     return x.T if wide else x
 
 
@@ -110,7 +112,7 @@ def scale_by_muon(
     ns_coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
     ns_steps: int = 5,
     eps: float = 1e-7,
-    ns_dtype: Any = jnp.bfloat16,
+    ns_dtype: Any = "bfloat16",
     adjust_lr: AdjustLr = "original",
     layout: Layout = "in_out",
     mu_dtype: Any = None,
@@ -148,6 +150,9 @@ def scale_by_muon(
       ns_steps: the number of iterations, in [0, 100).
       eps: the least norm ``B`` is divided by, > 0.
       ns_dtype: the dtype the iteration runs in: bfloat16 or a wider float.
+        The default is the name ``"bfloat16"``, not ``jnp.bfloat16``: a dtype
+        class is callable, and ``optax.inject_hyperparams`` would call it as a
+        schedule.
       adjust_lr: ``"original"``, ``"match_rms_adamw"`` or ``"none"``.
       layout: ``"in_out"`` or ``"out_in"``.
       mu_dtype: storage dtype of the momentum; None keeps the params' (float32
@@ -182,8 +187,8 @@ def scale_by_muon(
         raise ValueError(f"ns_coefficients must be three numbers (a, b, c), got {ns_coefficients!r}.")
     for name, value in zip("abc", ns_coefficients):
         check_real(f"ns_coefficients[{name}]", value, allow_schedule=False)
-    check_int("ns_steps", ns_steps, 0)
-    if ns_steps >= 100:
+    check_int("ns_steps", ns_steps, 0, allow_array=True)
+    if isinstance(ns_steps, int) and ns_steps >= 100:
         raise ValueError(f"ns_steps must be in [0, 100), got {ns_steps}.")
     check_real("eps", eps, 0.0, low_open=True, allow_schedule=False)
     check_dtype("ns_dtype", ns_dtype)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from .._diagnostics import register_diagnostics
-from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve
+from .._hyperparams import ScalarOrSchedule, compute_dtype, is_exactly_zero, resolve
 from .._leaves import frozen_update, is_trainable
 from .._trees import find_states
 from .._tree_checks import check_state_type, check_tree_matches
@@ -140,7 +140,7 @@ def schedule_free(
         raise TypeError(f"inner must be an optax.GradientTransformation, got {type(inner).__name__}.")
     check_real("learning_rate", learning_rate, 0.0)
     check_real("b1", b1, 0.0, 1.0, low_open=True, high_open=True, allow_schedule=False)
-    check_int("warmup_steps", warmup_steps, 0)
+    check_int("warmup_steps", warmup_steps, 0, allow_array=True)
     check_real("r", r, 0.0, allow_schedule=False)
     check_real("weight_lr_power", weight_lr_power, 0.0, allow_schedule=False)
     check_dtype("z_dtype", z_dtype)
@@ -170,8 +170,9 @@ def schedule_free(
         )
         step = increment(state.count)
         rate = resolve(learning_rate, state.count)
-        if warmup_steps > 0:
-            rate = rate * jnp.minimum(1.0, step.astype(jnp.float32) / warmup_steps)
+        if not is_exactly_zero(warmup_steps):  # an array (inject_hyperparams) may still be 0
+            warmup = jnp.minimum(1.0, step.astype(jnp.float32) / jnp.maximum(warmup_steps, 1))
+            rate = rate * jnp.where(jnp.asarray(warmup_steps) > 0, warmup, 1.0)
         lr_max = jnp.maximum(state.lr_max, rate)
         # Earlier weights were summed relative to the earlier maximum: rescale them to this one.
         ratio = jnp.where(lr_max > 0, state.lr_max / jnp.where(lr_max > 0, lr_max, 1.0), 1.0)
