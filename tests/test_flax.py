@@ -117,9 +117,14 @@ def assert_same_types(new: Any, old: Any) -> None:
 
 
 def expected_evaluation_weights(opt_state: Any, params: Any) -> Any:
-    """Averaged weights if the optimizer averages, else slow weights if it has Lookahead."""
+    """Averaged weights if the optimizer averages (Schedule-Free's ``x``), else slow weights if it
+    has Lookahead."""
     try:
         return optaxtra.averaged_params(opt_state)
+    except ValueError:
+        pass
+    try:
+        return optaxtra.schedule_free_eval_params(opt_state, params)
     except ValueError:
         pass
     try:

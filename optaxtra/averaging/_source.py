@@ -20,13 +20,9 @@ from .._trees import find_states
 from ..transforms._lookahead import LookaheadState, slow_params
 
 
-def _has_lookahead(state: Any) -> bool:
-    return bool(find_states(state, LookaheadState))
-
-
 def check_source(name: str, inner_state: Any, average_slow_weights: bool) -> None:
     """Raises if slow weights are asked of an optimizer without Lookahead."""
-    if average_slow_weights and not _has_lookahead(inner_state):
+    if average_slow_weights and not find_states(inner_state, LookaheadState):
         raise ValueError(
             f"{name}(average_slow_weights=True) needs an inner optimizer with Lookahead "
             "(lookahead_state, lookahead, ranger); its state holds no LookaheadState."

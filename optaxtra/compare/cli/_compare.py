@@ -113,6 +113,8 @@ def _ranking(task: str, best: dict[Any, Cell], rates: Sequence[float]) -> tuple[
         f"not distinguishable from it: {', '.join(groups['tie']) or 'none'}; "
         f"worse: {', '.join(groups['b']) or 'none'}."
     )
+    if groups["a"]:  # Rare: #1 has the lowest mean, but the seeds both finished can say otherwise.
+        finding += f" Better than it, seed by seed: {', '.join(groups['a'])}."
     if groups["few"]:
         finding += f" {too_few_text().capitalize()} to compare: {', '.join(groups['few'])}."
     edge = [cell.key[0] for cell in ranked if len(rates) > 1 and cell.key[1] in (min(rates), max(rates))]

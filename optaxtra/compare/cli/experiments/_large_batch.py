@@ -5,9 +5,11 @@ number of epochs is fixed, so a batch ``k`` times larger takes ``k`` times
 fewer steps; the learning rate follows the square-root rule
 ``lr = base * sqrt(batch / smallest batch)``, each optimizer at its best of a
 few base rates per batch size. Both use decay 0.01 (``OPTIMIZERS``'
-``adamw`` and ``lamb``). The claim holds if LAMB is ahead, outside the
-noise, at the largest batch and its lead is larger there than at the smallest;
-it did not hold if AdamW is ahead, outside the noise, at any larger batch.
+``adamw`` and ``lamb``). The claim holds if LAMB is significantly ahead
+(paired t-tests, Holm-corrected over the batch sizes) at the largest batch and
+its lead is significantly larger there than at the smallest (a paired t-test
+on the per-seed leads); it did not hold if AdamW is significantly ahead at any
+larger batch.
 """
 
 from __future__ import annotations
@@ -112,9 +114,9 @@ def run(options: Options, console: Console, out: Path) -> Outcome:
         all(gain.verdict == "few" for gain in gains.values()),
     )
     if adamw_ahead:
-        findings.append(f"AdamW ahead, outside the noise, at batch {', '.join(map(str, adamw_ahead))}.")
+        findings.append(f"AdamW significantly ahead at batch {', '.join(map(str, adamw_ahead))}.")
     findings.append(
-        f"LAMB's lead grows from batch {batches[0]} to {batches[-1]} (outside the noise): {growing}."
+        f"LAMB's lead grows significantly from batch {batches[0]} to {batches[-1]}: {growing}."
     )
     findings.append(f"Verdict: {verdict}.")
     title = (
