@@ -105,5 +105,6 @@ def test_names_in_the_package_docstring_exist():
 def test_the_tasks_live_in_optaxtra_compare():
     import optaxtra.compare
 
-    assert sorted(optaxtra.compare.__all__) == ["Task", "charlm_task", "check_task", "digits_task"]
+    assert sorted(optaxtra.compare.__all__) == [
+        "Task", "charlm_task", "check_task", "digits_task", "frequency_baseline", "mnist1d_task"]
     assert not any(hasattr(optaxtra, name) for name in optaxtra.compare.__all__)

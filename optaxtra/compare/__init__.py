@@ -1,7 +1,7 @@
 """``optaxtra compare``: the optimizer shoot-out, its bundled tasks and the ``Task`` interface.
 
 Installed with ``pip install "optaxtra[compare]"`` (scikit-learn, matplotlib,
-rich, scipy, flax); ``import optaxtra`` does not import it. Everything public
+rich, scipy, flax, mnist1d); ``import optaxtra`` does not import it. Everything public
 is importable from here; submodules are private.
 """
 
@@ -12,6 +12,4 @@ from .tasks._interface import check_task as check_task
 from .tasks._interface import frequency_baseline as frequency_baseline
 from .tasks._mnist1d import mnist1d_task as mnist1d_task
 
-# ``frequency_baseline`` and ``mnist1d_task`` are importable from here too; they join ``__all__``
-# when tests/test_import.py (which pins it, owned by the core library) does.
-__all__ = ["Task", "charlm_task", "check_task", "digits_task"]
+__all__ = ["Task", "charlm_task", "check_task", "digits_task", "frequency_baseline", "mnist1d_task"]
