@@ -27,10 +27,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 import torch
 
 __all__ = [
     "NAMES",
+    "case",
+    "run_torch_open_loop",
     "initial_params",
     "loss_jax",
     "grad_numpy",
@@ -260,3 +263,28 @@ def assert_trajectories_close(
                 f"{name!r} first differs at step {first + 1}: {a[first]} vs {e[first]} "
                 f"(rtol={rtol}, atol={atol}; worst relative error {worst:.3g})."
             )
+
+
+def case(name: str, ours: Callable[[], Any], reference: Callable[..., Any], steps: int, *marks: Any) -> Any:
+    """A row of a parity table: (optaxtra optimizer, reference optimizer factory, steps), named ``name``."""
+    return pytest.param(ours, reference, steps, id=name, marks=marks)
+
+
+def run_torch_open_loop(
+    make_optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer], grads: Mapping[str, np.ndarray]
+) -> Trajectory:
+    """The params after each step of a PyTorch optimizer fed fixed gradients (``grads[name][t]``).
+
+    For conventions the problem's own gradients never reach (a clip that never
+    binds): both sides get the same gradient sequence, whatever their params.
+    """
+    tensors = {name: torch.tensor(value) for name, value in initial_params().items()}
+    optimizer = make_optimizer([tensors[name] for name in NAMES])
+    trajectory = {name: [] for name in NAMES}
+    for t in range(len(grads[NAMES[0]])):
+        for name in NAMES:
+            tensors[name].grad = torch.tensor(grads[name][t])
+        optimizer.step()
+        for name in NAMES:
+            trajectory[name].append(tensors[name].numpy().copy())
+    return {name: np.stack(values) for name, values in trajectory.items()}

@@ -28,7 +28,15 @@ import pytorch_optimizer
 import torch
 
 import optaxtra
-from tests._problems import NAMES, assert_trajectories_close, grad_numpy, run_numpy, run_optax, run_torch
+from tests._problems import (
+    assert_trajectories_close,
+    case as _case,
+    grad_numpy,
+    NAMES,
+    run_numpy,
+    run_optax,
+    run_torch,
+)
 
 RTOL = 1e-5
 ATOL = 1e-6
@@ -53,10 +61,6 @@ class _AuthorsAdEMAMix(pytorch_optimizer.AdEMAMix):
         f = lambda b: math.log(0.5) / math.log(b + 1e-8) - 1
         a = step / t_alpha_beta3
         return math.pow(0.5, 1 / ((1 - a) * f(beta1) + a * f(beta3) + 1))
-
-
-def _case(name, ours, reference, steps):
-    return pytest.param(ours, reference, steps, id=name)
 
 
 T = 200  # warm-up length of the warm-up rows

@@ -22,7 +22,15 @@ import pytorch_optimizer
 import torch
 
 import optaxtra
-from tests._problems import NAMES, assert_trajectories_close, initial_params, run_optax, run_torch
+from tests._problems import (
+    assert_trajectories_close,
+    case as _case,
+    initial_params,
+    NAMES,
+    run_optax,
+    run_torch,
+    run_torch_open_loop,
+)
 from tests._timm import timm_optim_module
 
 RTOL = 1e-5
@@ -53,10 +61,6 @@ def applied_decay(lr: float, weight_decay: float) -> float:
 
 def _timm_adopt(params, **kwargs):
     return timm_optim_module("adopt").Adopt(params, foreach=False, **kwargs)
-
-
-def _case(name, ours, reference, steps):
-    return pytest.param(ours, reference, steps, id=name)
 
 
 CLOSED_LOOP = [
@@ -181,17 +185,6 @@ def _open_loop_ours(tx: optax.GradientTransformation) -> dict[str, np.ndarray]:
     return {name: np.asarray(trajectory[name]) for name in NAMES}
 
 
-def _open_loop_torch(make_optimizer) -> dict[str, np.ndarray]:
-    tensors = {name: torch.tensor(value) for name, value in initial_params().items()}
-    optimizer = make_optimizer([tensors[name] for name in NAMES])
-    trajectory = {name: [] for name in NAMES}
-    for t in range(STEPS):
-        for name in NAMES:
-            tensors[name].grad = torch.tensor(GRADS[name][t])
-        optimizer.step()
-        for name in NAMES:
-            trajectory[name].append(tensors[name].numpy().copy())
-    return {name: np.stack(values) for name, values in trajectory.items()}
 
 
 OPEN_LOOP = [
@@ -222,7 +215,7 @@ OPEN_LOOP = [
 
 @pytest.mark.parametrize("ours, reference", OPEN_LOOP)
 def test_clip_conventions_match_their_reference_open_loop(ours, reference):
-    assert_trajectories_close(_open_loop_ours(ours()), _open_loop_torch(reference), rtol=RTOL, atol=ATOL)
+    assert_trajectories_close(_open_loop_ours(ours()), run_torch_open_loop(reference, GRADS), rtol=RTOL, atol=ATOL)
 
 
 def _relative_gap(a, b):

@@ -54,6 +54,7 @@ import torch
 
 import optaxtra
 from tests._problems import (
+    case as _case,
     NAMES,
     Params,
     assert_trajectories_close,
@@ -74,10 +75,6 @@ ATOL = 1e-6
 def _decay(lr: float, weight_decay: float) -> float:
     """optaxtra's ``weight_decay`` for PyTorch's: the decay PyTorch applies, divided by ``lr``."""
     return torch_applied_decay(lr, weight_decay) / lr
-
-
-def _case(name, ours, reference, steps):
-    return pytest.param(ours, reference, steps, id=name)
 
 
 TORCH_CASES = [

@@ -24,7 +24,15 @@ import pytorch_optimizer
 import torch
 
 import optaxtra
-from tests._problems import NAMES, assert_trajectories_close, initial_params, run_optax, run_torch
+from tests._problems import (
+    assert_trajectories_close,
+    case as _case,
+    initial_params,
+    NAMES,
+    run_optax,
+    run_torch,
+    run_torch_open_loop,
+)
 
 RTOL = 1e-5
 ATOL = 1e-6
@@ -36,10 +44,6 @@ def applied_decay(lr: float, weight_decay: float) -> float:
 
 def _optimi(params, **kwargs):
     return optimi.StableAdamW(params, foreach=False, triton=False, **kwargs)
-
-
-def _case(name, ours, reference, steps):
-    return pytest.param(ours, reference, steps, id=name)
 
 
 CLOSED_LOOP = [
@@ -119,17 +123,6 @@ def _open_loop_ours(tx):
     return {name: np.asarray(trajectory[name]) for name in NAMES}, np.asarray(factor_min)
 
 
-def _open_loop_torch(make_optimizer):
-    tensors = {name: torch.tensor(value) for name, value in initial_params().items()}
-    optimizer = make_optimizer([tensors[name] for name in NAMES])
-    trajectory = {name: [] for name in NAMES}
-    for t in range(STEPS):
-        for name in NAMES:
-            tensors[name].grad = torch.tensor(GRADS[name][t])
-        optimizer.step()
-        for name in NAMES:
-            trajectory[name].append(tensors[name].numpy().copy())
-    return {name: np.stack(values) for name, values in trajectory.items()}
 
 
 @pytest.mark.parametrize(
@@ -155,7 +148,7 @@ def _open_loop_torch(make_optimizer):
 def test_update_clipping_matches_open_loop(ours, reference):
     actual, factor_min = _open_loop_ours(ours())
     assert (factor_min[1:] < 0.97).all(), factor_min  # every update after the first is clipped
-    assert_trajectories_close(actual, _open_loop_torch(reference), rtol=RTOL, atol=ATOL)
+    assert_trajectories_close(actual, run_torch_open_loop(reference, GRADS), rtol=RTOL, atol=ATOL)
 
 
 def test_without_clipping_the_open_loop_is_far_from_the_reference():
@@ -166,7 +159,7 @@ def test_without_clipping_the_open_loop_is_far_from_the_reference():
     for t in range(STEPS):
         updates, state = adamw.update({n: jnp.asarray(GRADS[n][t]) for n in NAMES}, state, params)
         params = optax.apply_updates(params, updates)
-    reference = _open_loop_torch(lambda p: _optimi(p, lr=1e-2, weight_decay=0.5))
+    reference = run_torch_open_loop(lambda p: _optimi(p, lr=1e-2, weight_decay=0.5), GRADS)
     assert max(float(np.max(np.abs(params[n] - reference[n][-1]))) for n in NAMES) > 1e-2
 
 

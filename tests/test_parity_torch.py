@@ -35,6 +35,7 @@ import torch_optimizer
 
 import optaxtra
 from tests._problems import (
+    case as _case,
     NAMES,
     assert_trajectories_close,
     initial_params,
@@ -104,11 +105,6 @@ def _corrected_eps_schedule(eps: float, b2: float):
 
 
 _decay = torch_applied_decay
-
-
-def _case(name, ours, reference, steps, *marks):
-    """A row of the table: (optaxtra optimizer, PyTorch optimizer factory, steps)."""
-    return pytest.param(ours, reference, steps, id=name, marks=marks)
 
 
 TORCH_CASES = [

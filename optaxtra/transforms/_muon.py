@@ -101,7 +101,9 @@ def newton_schulz(
         update = (b * f32(gram) + c * matmul(gram, gram)).astype(dtype)
         return (a * f32(x) + matmul(update, x)).astype(dtype)
 
-    x = jax.lax.fori_loop(0, steps, step, x)  # a traced count too (optax.inject_hyperparams)
+    # A traced count too (optax.inject_hyperparams); a static one is unrolled, as a loop of
+    # XLA's would copy its counter in every donated step.
+    x = jax.lax.fori_loop(0, steps, step, x, unroll=isinstance(steps, int))
     return x.T if wide else x
 
 

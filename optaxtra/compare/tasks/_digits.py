@@ -8,11 +8,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from optaxtra._validation import check_int
 
-from ._interface import Task, frequency_baseline
+from ._interface import Task, classifier, frequency_baseline
 
 __all__ = ["digits_task"]
 
@@ -94,30 +93,13 @@ def digits_task(
     validation = (jnp.asarray(images[validation_index]), jnp.asarray(labels[validation_index]))
     model = _MLP(tuple(hidden), 10)
 
-    def init_params(key: jax.Array):
-        return model.init(key, jnp.zeros((1, images.shape[1]), jnp.float32))
-
-    def loss(params, batch) -> jax.Array:
-        x, y = batch
-        return optax.softmax_cross_entropy_with_integer_labels(model.apply(params, x), y).mean()
-
-    def accuracy(params, batch) -> jax.Array:
-        x, y = batch
-        return jnp.mean((jnp.argmax(model.apply(params, x), axis=-1) == y).astype(jnp.float32))
-
-    def sample_batch(key: jax.Array, batch_size: int):
-        index = jax.random.randint(key, (batch_size,), 0, train_x.shape[0])
-        return train_x[index], train_y[index]
 
     widths = "-".join(str(width) for width in (images.shape[1], *hidden, 10))
     return Task(
         name="digits",
-        init_params=init_params,
-        loss=loss,
-        sample_batch=sample_batch,
+        **classifier(model, train_x, train_y),
         validation=validation,
         train_eval=(train_x, train_y),
-        accuracy=accuracy,
         target_loss=0.1,
         steps=500,
         batch_size=64,

@@ -7,6 +7,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 __all__ = ["Task", "check_task", "frequency_baseline"]
 
@@ -163,3 +164,26 @@ def check_task(task: Any) -> Task:
     if task.accuracy is not None:
         _scalar("accuracy", jax.eval_shape(task.accuracy, params, task.validation), task.name)
     return task
+
+
+def classifier(network: Any, train_x: jax.Array, train_y: jax.Array) -> dict[str, Callable[..., Any]]:
+    """``init_params``, ``loss`` (softmax cross-entropy), ``accuracy`` and ``sample_batch`` of a
+    Flax classifier ``network`` trained on ``(train_x, train_y)``: the ``Task`` fields every
+    classification task fills the same way."""
+
+    def init_params(key: jax.Array):
+        return network.init(key, jnp.zeros((1, train_x.shape[1]), jnp.float32))
+
+    def loss(params, batch) -> jax.Array:
+        x, y = batch
+        return optax.softmax_cross_entropy_with_integer_labels(network.apply(params, x), y).mean()
+
+    def accuracy(params, batch) -> jax.Array:
+        x, y = batch
+        return jnp.mean((jnp.argmax(network.apply(params, x), axis=-1) == y).astype(jnp.float32))
+
+    def sample_batch(key: jax.Array, batch_size: int):
+        index = jax.random.randint(key, (batch_size,), 0, train_x.shape[0])
+        return train_x[index], train_y[index]
+
+    return {"init_params": init_params, "loss": loss, "accuracy": accuracy, "sample_batch": sample_batch}

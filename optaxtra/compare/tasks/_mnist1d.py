@@ -8,9 +8,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from ._interface import Task, frequency_baseline
+from ._interface import Task, classifier, frequency_baseline
 
 __all__ = ["mnist1d_data", "mnist1d_task"]
 
@@ -86,29 +85,12 @@ def mnist1d_task(model: str = "cnn") -> Task:
     validation = (jnp.asarray(data["x_test"], jnp.float32), jnp.asarray(data["y_test"], jnp.int32))
     network = _CNN() if model == "cnn" else _MLP()
 
-    def init_params(key: jax.Array):
-        return network.init(key, jnp.zeros((1, train_x.shape[1]), jnp.float32))
-
-    def loss(params, batch) -> jax.Array:
-        x, y = batch
-        return optax.softmax_cross_entropy_with_integer_labels(network.apply(params, x), y).mean()
-
-    def accuracy(params, batch) -> jax.Array:
-        x, y = batch
-        return jnp.mean((jnp.argmax(network.apply(params, x), axis=-1) == y).astype(jnp.float32))
-
-    def sample_batch(key: jax.Array, batch_size: int):
-        index = jax.random.randint(key, (batch_size,), 0, train_x.shape[0])
-        return train_x[index], train_y[index]
 
     return Task(
         name="mnist1d" if model == "cnn" else "mnist1d_mlp",
-        init_params=init_params,
-        loss=loss,
-        sample_batch=sample_batch,
+        **classifier(network, train_x, train_y),
         validation=validation,
         train_eval=(train_x, train_y),
-        accuracy=accuracy,
         target_loss=0.5 if model == "cnn" else 1.0,
         steps=2000,
         batch_size=100,
