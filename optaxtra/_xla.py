@@ -1,7 +1,7 @@
 """Arrangements of optimizer code for what XLA compiles well: the one module for them.
 
 The pieces compute the same numbers in any arrangement; these helpers exist
-because of three things XLA does, each measured (``benchmarks/README.md``,
+because of four things XLA does, each measured (``benchmarks/README.md``,
 "What we tried"):
 
 * **A field the step never reads is not donated.** Some state fields are records

@@ -92,8 +92,7 @@ def trust_ratio(
     placed before the piece would (the same arithmetic). Inside the piece the sum
     is never stored: the norm and the step each compute it from ``u`` and
     ``p``, so when ``u`` is a plain input (LARS's gradient) XLA keeps no
-    parameter-sized temporary (LARS on a GPT-2-shaped tree of 31M params:
-    63 ms → 33 ms a step on 2 CPU cores; see ``benchmarks/README.md``).
+    parameter-sized temporary (measured in ``benchmarks/README.md``).
     With ``separate_norms=True`` (the LARS paper, torch-optimizer's
     ``LARS``) the denominator takes the two norms apart:
     ``ratio = eta ||p|| / (||u|| + wd ||p|| + eps)``.
