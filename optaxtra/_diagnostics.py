@@ -12,7 +12,7 @@ import optax
 from ._trees import find_states, path_string
 from ._validation import check_registration
 
-__all__ = ["diagnostics", "register_diagnostics"]
+__all__ = ["diagnostics", "register_diagnostics", "spread"]
 
 _REGISTRY: dict[type, Callable[[Any], dict[str, jax.Array]]] = {}
 
@@ -29,6 +29,14 @@ def register_diagnostics(state_type: type, reader: Callable[[Any], dict[str, jax
     """
     check_registration(state_type, reader, "state -> dict of scalars")
     _REGISTRY[state_type] = reader
+
+
+def spread(prefix: str, values: list[jax.Array]) -> dict[str, jax.Array]:
+    """``{prefix + "min" | "mean" | "max": ...}`` of per-leaf scalars, for a reader; ``{}`` for none."""
+    if not values:
+        return {}
+    stacked = jnp.stack([jnp.asarray(value, jnp.float32) for value in values])
+    return {f"{prefix}min": stacked.min(), f"{prefix}mean": stacked.mean(), f"{prefix}max": stacked.max()}
 
 
 def diagnostics(opt_state: Any) -> dict[str, jax.Array]:

@@ -13,7 +13,7 @@ from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
 from .._validation import check_dtype, check_nu_dtype
 from ._moments import check_moments, init_moments, update_moments, validate_moment_hyperparams
-from ._second_moment import SecondMoment, _real_zeros
+from ._second_moment import SecondMoment, real_zeros
 
 __all__ = ["ScaleByAdamaxState", "scale_by_adamax"]
 
@@ -41,7 +41,7 @@ def _infinity_norm(eps: jax.Array) -> SecondMoment:
         dtype = magnitude.dtype
         return jnp.maximum(b2.rate.astype(dtype) * u.astype(dtype), magnitude + eps.astype(dtype))
 
-    return SecondMoment(init=_real_zeros, update=update, corrected=lambda u, bc2: u)
+    return SecondMoment(init=real_zeros, update=update, corrected=lambda u, bc2: u)
 
 
 def scale_by_adamax(

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .._diagnostics import register_diagnostics
+from .._diagnostics import register_diagnostics, spread
 from .._hyperparams import compute_dtype, is_exactly_zero
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
@@ -164,16 +164,4 @@ def cautious(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def _cautious_diagnostics(state: CautiousState) -> dict[str, jax.Array]:
-    kept = jax.tree.leaves(state.kept)
-    if not kept:
-        return {}
-    stacked = jnp.stack(kept)
-    return {
-        "cautious/kept_min": stacked.min(),
-        "cautious/kept_mean": stacked.mean(),
-        "cautious/kept_max": stacked.max(),
-    }
-
-
-register_diagnostics(CautiousState, _cautious_diagnostics)
+register_diagnostics(CautiousState, lambda s: spread("cautious/kept_", jax.tree.leaves(s.kept)))

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._diagnostics import register_diagnostics
+from .._diagnostics import register_diagnostics, spread
 from .._hyperparams import compute_dtype
 from .._leaves import accumulator_dtype, frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
@@ -251,16 +251,4 @@ def scale_by_muon(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def _muon_diagnostics(state: ScaleByMuonState) -> dict[str, jax.Array]:
-    rms = jax.tree.leaves(state.update_rms)
-    if not rms:
-        return {}
-    stacked = jnp.stack(rms)
-    return {
-        "muon/update_rms_min": stacked.min(),
-        "muon/update_rms_mean": stacked.mean(),
-        "muon/update_rms_max": stacked.max(),
-    }
-
-
-register_diagnostics(ScaleByMuonState, _muon_diagnostics)
+register_diagnostics(ScaleByMuonState, lambda s: spread("muon/update_rms_", jax.tree.leaves(s.update_rms)))

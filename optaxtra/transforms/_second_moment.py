@@ -59,7 +59,8 @@ def abs_squared(x: jax.Array) -> jax.Array:
     return x * x
 
 
-def _real_zeros(param: jax.Array, dtype: Any) -> jax.Array:
+def real_zeros(param: jax.Array, dtype: Any) -> jax.Array:
+    """Zeros like ``param`` in the real dtype of ``dtype`` (the param's if None), with its sharding."""
     dtype = jnp.dtype(param.dtype if dtype is None else dtype)
     if jnp.issubdtype(dtype, jnp.complexfloating):
         dtype = jnp.finfo(dtype).dtype
@@ -91,7 +92,7 @@ def ema_second_moment() -> SecondMoment:
       https://arxiv.org/abs/1412.6980
     """
     return SecondMoment(
-        init=_real_zeros,
+        init=real_zeros,
         update=lambda g, mu, nu, b2, bc2: _ema(nu, abs_squared(g), b2),
         corrected=lambda nu, bc2: nu / bc2.astype(nu.dtype),
     )
@@ -134,7 +135,7 @@ def amsgrad_second_moment(
     check_choice("max_of", max_of, ("raw", "bias_corrected"))
 
     def init(param, dtype):
-        return (_real_zeros(param, dtype), _real_zeros(param, dtype))
+        return (real_zeros(param, dtype), real_zeros(param, dtype))
 
     def update(g, mu, nu, b2, bc2):
         v, v_max = nu
@@ -184,7 +185,7 @@ def belief_second_moment(eps: float = 1e-16) -> SecondMoment:
     """
     check_real("eps", eps, 0.0, allow_schedule=False)
     return SecondMoment(
-        init=_real_zeros,
+        init=real_zeros,
         update=lambda g, mu, nu, b2, bc2: _ema(nu, abs_squared(g - mu), b2) + eps,
         corrected=lambda nu, bc2: nu / bc2.astype(nu.dtype),
     )

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .._diagnostics import register_diagnostics
+from .._diagnostics import register_diagnostics, spread
 from .._hyperparams import compute_dtype, is_exactly_zero
 from .._xla import overwrite
 from .._leaves import frozen_update, is_trainable
@@ -211,16 +211,7 @@ def trust_ratio(
 def _trust_ratio_diagnostics(state: TrustRatioState) -> dict[str, jax.Array]:
     pairs = jax.tree_util.tree_leaves_with_path(state.ratios)
     stats = {f"trust_ratio/{path_string(path)}": ratio for path, ratio in pairs}
-    if pairs:
-        stacked = jnp.stack([ratio for _, ratio in pairs])
-        stats.update(
-            {
-                "trust_ratio/min": stacked.min(),
-                "trust_ratio/mean": stacked.mean(),
-                "trust_ratio/max": stacked.max(),
-            }
-        )
-    return stats
+    return stats | spread("trust_ratio/", [ratio for _, ratio in pairs])
 
 
 register_diagnostics(TrustRatioState, _trust_ratio_diagnostics)

@@ -8,11 +8,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .._diagnostics import register_diagnostics
+from .._diagnostics import register_diagnostics, spread
 from .._leaves import is_trainable
 from .._tree_checks import check_state_type
 from .._trees import find_states
-from .._xla import combine_apart, overwrite
 from ._stable_adam import ScaleByStableAdamState
 
 __all__ = ["ClipByUpdateRmsState", "clip_by_update_rms"]
@@ -22,27 +21,27 @@ class ClipByUpdateRmsState(NamedTuple):
     """State of ``clip_by_update_rms``.
 
     Attributes:
-      inner_state: the wrapped chain's state.
-      factor_min: the smallest per-tensor factor ``1 / max(1, RMS_t)`` of the
-        last update (1 before the first), for ``optaxtra.diagnostics``.
-      factor_mean: their mean over the trainable tensors.
-      factor_max: the largest.
+      inner_state: the wrapped chain's state; its ``scale_by_stable_adam``
+        records each tensor's ``RMS_t``, from which ``optaxtra.diagnostics``
+        reports the factors ``1 / max(1, RMS_t)`` (min, mean, max over the
+        trainable tensors).
     """
 
     inner_state: Any
-    factor_min: jax.Array
-    factor_mean: jax.Array
-    factor_max: jax.Array
 
 
-def _rms(inner_state: Any) -> Any:
+def _stable_adam_state(inner_state: Any) -> ScaleByStableAdamState:
     found = find_states(inner_state, ScaleByStableAdamState)
     if len(found) != 1:
         raise ValueError(
             "clip_by_update_rms wraps a chain with exactly one scale_by_stable_adam, whose RMS it "
             f"reads; found {len(found)}."
         )
-    return found[0][1].rms
+    return found[0][1]
+
+
+def _factor(rms: jax.Array) -> jax.Array:
+    return 1.0 / jnp.maximum(1.0, rms)
 
 
 def clip_by_update_rms(inner: optax.GradientTransformation) -> optax.GradientTransformation:
@@ -78,7 +77,7 @@ def clip_by_update_rms(inner: optax.GradientTransformation) -> optax.GradientTra
       >>> state = tx.init(jnp.zeros(2))
       >>> for g in ([1.0, 1.0], [10.0, 10.0]):
       ...     updates, state = tx.update(jnp.array(g), state)
-      ...     print(f"{float(state.factor_max):.4f}")
+      ...     print(f"{float(optaxtra.diagnostics(state)['update_clipping/factor_max']):.4f}")
       1.0000
       0.7124
 
@@ -90,37 +89,25 @@ def clip_by_update_rms(inner: optax.GradientTransformation) -> optax.GradientTra
 
     def init_fn(params):
         inner_state = inner.init(params)
-        _rms(inner_state)
-        ones = [jnp.ones([], jnp.float32) for _ in range(3)]
-        return ClipByUpdateRmsState(inner_state, *ones)
+        _stable_adam_state(inner_state)
+        return ClipByUpdateRmsState(inner_state)
 
     def update_fn(updates, state, params=None):
         check_state_type(state, ClipByUpdateRmsState, "clip_by_update_rms")
         updates, inner_state = inner.update(updates, state.inner_state, params)
-        rms = _rms(inner_state)
-        factors = jax.tree.map(lambda r: 1.0 / jnp.maximum(1.0, r), rms)
+        factors = jax.tree.map(_factor, _stable_adam_state(inner_state).rms)
         clipped = jax.tree.map(
             lambda u, f: (u * f.astype(u.dtype)) if is_trainable(u) else u, updates, factors
         )
-        trainable = [f for u, f in zip(jax.tree.leaves(updates), jax.tree.leaves(factors)) if is_trainable(u)]
-        stats = (state.factor_min, state.factor_mean, state.factor_max)
-        if trainable:
-            stacked = lambda fs: (jnp.min(jnp.stack(fs)), jnp.mean(jnp.stack(fs)), jnp.max(jnp.stack(fs)))
-            # Never true, but traced: the statistics run in a branch of their own (``combine_apart``).
-            never = state.factor_min < -jnp.inf
-            stats = combine_apart(stacked, trainable, unless=never, otherwise=stats)
-        new_stats = (overwrite(old, new) for old, new in zip(
-            (state.factor_min, state.factor_mean, state.factor_max), stats))
-        return clipped, ClipByUpdateRmsState(inner_state, *new_stats)
+        return clipped, ClipByUpdateRmsState(inner_state)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-register_diagnostics(
-    ClipByUpdateRmsState,
-    lambda s: {
-        "update_clipping/factor_min": s.factor_min,
-        "update_clipping/factor_mean": s.factor_mean,
-        "update_clipping/factor_max": s.factor_max,
-    },
-)
+def _clipping_diagnostics(state: ClipByUpdateRmsState) -> dict[str, jax.Array]:
+    adam = _stable_adam_state(state.inner_state)
+    trainable = [rms for rms, m in zip(jax.tree.leaves(adam.rms), jax.tree.leaves(adam.mu)) if is_trainable(m)]
+    return spread("update_clipping/factor_", [_factor(rms) for rms in trainable])
+
+
+register_diagnostics(ClipByUpdateRmsState, _clipping_diagnostics)
