@@ -159,9 +159,25 @@ from .transforms._muon import newton_schulz as newton_schulz
 from .transforms._muon import scale_by_muon as scale_by_muon
 from .optimizers._muon import muon as muon
 
+# Block-wise 8-bit optimizer state (mu_dtype=jnp.int8, nu_dtype=jnp.int8).
+from ._quantization import QuantizedArray as QuantizedArray
+from ._quantized_storage import BlockwiseInt8 as BlockwiseInt8
+from ._quantized_storage import blockwise_int8 as blockwise_int8
+
+# Adam-mini (one second moment per block).
+from .transforms._adam_mini import ScaleByAdamMiniState as ScaleByAdamMiniState
+from .transforms._adam_mini import scale_by_adam_mini as scale_by_adam_mini
+from .transforms._adam_mini_blocks import ADAM_MINI_FLAX_RULES as ADAM_MINI_FLAX_RULES
+from .transforms._adam_mini_blocks import AdamMiniHeads as AdamMiniHeads
+from .transforms._adam_mini_blocks import adam_mini_blocks as adam_mini_blocks
+from .optimizers._adam_mini import adam_mini as adam_mini
+
 # The public API: every name re-exported above (not the submodules, which are private).
 __all__ = [
+    "ADAM_MINI_FLAX_RULES",
+    "AdamMiniHeads",
     "AddDecayedWeightsState",
+    "BlockwiseInt8",
     "CautiousState",
     "CautiousWeightDecayState",
     "ClipByUpdateRmsState",
@@ -171,7 +187,9 @@ __all__ = [
     "LookaheadState",
     "OPTIMIZERS",
     "OneCycle",
+    "QuantizedArray",
     "ScalarOrSchedule",
+    "ScaleByAdamMiniState",
     "ScaleByAdamState",
     "ScaleByAdamaxState",
     "ScaleByAdemamixState",
@@ -195,6 +213,8 @@ __all__ = [
     "adam",
     "adam_2k",
     "adam_eps",
+    "adam_mini",
+    "adam_mini_blocks",
     "adamax",
     "adamc",
     "adamw",
@@ -207,6 +227,7 @@ __all__ = [
     "amsgrad_second_moment",
     "averaged_params",
     "belief_second_moment",
+    "blockwise_int8",
     "carry_first_moment",
     "cautious",
     "cautious_adamw",
@@ -248,6 +269,7 @@ __all__ = [
     "register_diagnostics",
     "register_evaluation_params",
     "scale_by_adam",
+    "scale_by_adam_mini",
     "scale_by_adamax",
     "scale_by_ademamix",
     "scale_by_adopt",

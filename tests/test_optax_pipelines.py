@@ -223,6 +223,7 @@ def test_inject_hyperparams(name):
 # Optimizers with a per-layer trust ratio or rescaling: under optax.flatten the whole model is one layer.
 CAUTIOUS = {"cautious_adamw", "cautious_lion"}  # a rescaling per leaf
 PER_LAYER = {"lamb", "ralamb", "lars", "stable_adamw", "muon"} | CAUTIOUS  # stable_adamw: RMS per tensor; muon: a flat vector is no matrix
+PER_LAYER |= {"adam_mini"}  # its blocks are found by path: the flat vector is one block
 
 
 @pytest.mark.parametrize("name", NAMES)

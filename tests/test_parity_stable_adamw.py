@@ -196,7 +196,7 @@ def test_clip_by_update_rms_needs_one_stable_adam_inside():
         (lambda: optaxtra.stable_adamw(eps=-1e-6), ValueError, ("eps", "-1e-06", "[0, inf)")),
         (lambda: optaxtra.stable_adamw(weight_decay=-0.1), ValueError, ("weight_decay", "-0.1")),
         (lambda: optaxtra.stable_adamw(decouple=None), TypeError, ("decouple",)),
-        (lambda: optaxtra.scale_by_stable_adam(mu_dtype="int8"), TypeError, ("mu_dtype",)),
+        (lambda: optaxtra.scale_by_stable_adam(mu_dtype="int32"), TypeError, ("mu_dtype",)),
     ],
 )
 def test_bad_input_names_the_argument_the_value_and_the_range(make, error, words):

@@ -15,6 +15,8 @@ import jax
 import optax
 from jax.sharding import NamedSharding, PartitionSpec, Sharding, SingleDeviceSharding
 
+from .._quantization import QuantizedArray, absmax_sharding, is_quantized
+
 __all__ = ["state_sharding", "init_sharded"]
 
 
@@ -41,6 +43,9 @@ def state_sharding(tx: optax.GradientTransformation, params: Any) -> Any:
     weights, AMSGrad's ``(v, v_max)`` pairs) gets the params' shardings; every
     other leaf (step counts, per-layer trust ratios, scalars) is replicated over
     the params' mesh. Nothing is computed: the state is traced abstractly.
+    Block-wise 8-bit moments keep their codes laid out like the params and
+    their ``absmax`` split like the params' leading axis where every shard
+    holds whole blocks (``optaxtra._quantization.absmax_sharding``).
 
     Args:
       tx: any optimizer.
@@ -70,7 +75,14 @@ def state_sharding(tx: optax.GradientTransformation, params: Any) -> Any:
             return None
         def layout(subtree: Any, param: Any, sharding: Sharding | None) -> Any:
             like = lambda leaf: sharding is not None and leaf.shape == param.shape
-            return jax.tree.map(lambda leaf: sharding if like(leaf) else replicated, subtree)
+
+            def place(leaf: Any) -> Any:
+                if is_quantized(leaf):  # codes like the param; absmax by its rule (optaxtra._quantization)
+                    absmax = absmax_sharding(sharding, param.shape, leaf.absmax.shape[0])
+                    return QuantizedArray(place(leaf.codes), absmax or replicated, replicated)
+                return sharding if like(leaf) else replicated
+
+            return jax.tree.map(place, subtree, is_leaf=is_quantized)
 
         laid_out = [layout(*entry) for entry in zip(per_param, param_leaves, param_shardings)]
         return param_def.unflatten(laid_out)

@@ -108,6 +108,8 @@ def ranger(
     *,
     threshold: float = 5.0,
     eps_placement: Literal["corrected", "uncorrected"] = "uncorrected",
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Ranger: Lookahead around RAdam, with pytorch_ranger 0.1.1's defaults.
 
@@ -130,6 +132,9 @@ def ranger(
       threshold: RAdam's ``rho_t`` threshold.
       eps_placement: ``"uncorrected"`` adds ``eps`` to ``sqrt(v)`` before the
         bias correction (pytorch_ranger); ``"corrected"`` to ``sqrt(v_hat)``.
+      mu_dtype: storage dtype of RAdam's first moment (see ``scale_by_radam_rectifier``).
+      nu_dtype: storage dtype of RAdam's second moment; ``jnp.int8`` in both
+        stores them block-wise in 8 bits (the slow weights stay in the params' dtype).
 
     Returns:
       An ``optax.GradientTransformation`` whose state holds the slow weights
@@ -164,7 +169,7 @@ def ranger(
     """
     inner = radam(
         learning_rate, b1, b2, eps, weight_decay=weight_decay, mask=mask, threshold=threshold,
-        eps_placement=eps_placement,
+        eps_placement=eps_placement, mu_dtype=mu_dtype, nu_dtype=nu_dtype,
     )
     return lookahead_state(inner, sync_period, slow_step_size)
 

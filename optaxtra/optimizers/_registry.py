@@ -13,6 +13,7 @@ import optax
 
 from .._hyperparams import ScalarOrSchedule
 from ._adam import adam, adam_2k, adam_eps, adamw, amsgrad
+from ._adam_mini import adam_mini
 from ._adamax import adamax
 from ._ademamix import ademamix, on_adam_scale, simplified_ademamix
 from ._adamc import adamc
@@ -64,6 +65,7 @@ OPTIMIZERS: Mapping[str, Factory] = MappingProxyType(
         "simplified_ademamix": lambda lr: simplified_ademamix(on_adam_scale(lr)),
         "stable_adamw": lambda lr: stable_adamw(lr),
         "adamc": lambda lr: adamc(lr),
+        "adam_mini": lambda lr: adam_mini(lr),
     }
 )
 """Read-only ``{name: learning_rate -> optimizer}`` of every alias with its defaults."""

@@ -11,7 +11,7 @@ import optax
 from .._hyperparams import ScalarOrSchedule, is_exactly_zero
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
-from .._validation import check_dtype, check_nu_dtype
+from .._quantized_storage import check_state_dtype
 from ._moments import (
     EpsPlacement,
     adaptive_step,
@@ -94,6 +94,9 @@ def scale_by_adam(
         ``jnp.bfloat16`` (stored with stochastic rounding, so that ``b2 v``
         still decays; with ``mu_dtype=jnp.bfloat16`` the state is half of
         float32's) or a wider float. float16 is refused (``g**2`` overflows).
+        ``jnp.int8`` (or ``blockwise_int8(...)``), here or in ``mu_dtype``,
+        stores that moment block-wise in 8 bits (Dettmers et al. 2021; see
+        ``optaxtra.blockwise_int8``): with both, about 2 bytes per param.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByAdamState``.
@@ -111,8 +114,8 @@ def scale_by_adam(
       https://arxiv.org/abs/1412.6980
     """
     validate_moment_hyperparams(b1, b2, eps, eps_root, eps_placement, bias_correction, freeze_steps)
-    check_dtype("mu_dtype", mu_dtype, allow_complex=True)
-    check_nu_dtype(nu_dtype)
+    check_state_dtype("mu_dtype", mu_dtype, allow_complex=True)
+    check_state_dtype("nu_dtype", nu_dtype, second_moment=True)
     estimator = default_estimator(second_moment)
 
     def init_fn(params):

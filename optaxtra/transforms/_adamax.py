@@ -11,7 +11,7 @@ import optax
 from .._hyperparams import Decay, ScalarOrSchedule, resolve
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
-from .._validation import check_dtype, check_nu_dtype
+from .._quantized_storage import check_state_dtype
 from ._moments import check_moments, init_moments, update_moments, validate_moment_hyperparams
 from ._second_moment import SecondMoment, real_zeros
 
@@ -98,8 +98,8 @@ def scale_by_adamax(
       section 7.1. https://arxiv.org/abs/1412.6980
     """
     validate_moment_hyperparams(b1, b2, eps, 0.0, "corrected", True, 0)
-    check_dtype("mu_dtype", mu_dtype)
-    check_nu_dtype(nu_dtype)
+    check_state_dtype("mu_dtype", mu_dtype)
+    check_state_dtype("nu_dtype", nu_dtype, second_moment=True)
 
     def init_fn(params):
         mu, nu = init_moments(params, _infinity_norm(jnp.zeros([])), mu_dtype, nu_dtype)

@@ -12,7 +12,9 @@ from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve
 from .._leaves import first_moment_dtype, frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
-from .._validation import check_dtype, check_real
+from .._quantization import is_quantized
+from .._quantized_storage import check_state_dtype, float_dtype, load, storage_spec, store, zeros
+from .._validation import check_real
 from .._xla import overwrite
 from ..schedules._ademamix import HalfLifeWarmup, resolve_beta
 from ._moments import adaptive_step, check_moments, init_moments, update_moments
@@ -70,6 +72,8 @@ def scale_by_ademamix(
       alpha: weight of the slow EMA, >= 0; a number, array or schedule.
       eps: added to ``sqrt(v_hat)``, >= 0.
       mu_dtype: storage dtype of both EMAs; None keeps the params' dtype.
+        ``jnp.int8`` (or ``blockwise_int8(...)``) stores them and ``v``
+        block-wise in 8 bits.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByAdemamixState``.
@@ -93,39 +97,48 @@ def scale_by_ademamix(
     check_real("b3", b3, 0.0, 1.0, high_open=True)
     check_real("alpha", alpha, 0.0)
     check_real("eps", eps, 0.0)
-    check_dtype("mu_dtype", mu_dtype)
+    check_state_dtype("mu_dtype", mu_dtype)
+    eight_bit = storage_spec(mu_dtype) is not None
+    nu_dtype = mu_dtype if eight_bit else None  # 8-bit: every moment
     estimator = ema_second_moment()
 
     def init_fn(params):
-        mu, nu = init_moments(params, estimator, mu_dtype)
-        slow = jax.tree.map(jnp.zeros_like, mu)
+        mu, nu = init_moments(params, estimator, mu_dtype, nu_dtype)
+        params = jax.tree.map(jnp.asarray, params)
+        slow_dtype = lambda p: first_moment_dtype(p.dtype, float_dtype(mu_dtype))
+        slow = jax.tree.map(lambda p: zeros(jnp.zeros_like(p, dtype=slow_dtype(p)), mu_dtype, signed=True), params)
         zero = jnp.zeros([], jnp.float32)
         return ScaleByAdemamixState(jnp.zeros([], jnp.int32), mu, nu, slow, zero, jnp.zeros([], jnp.float32))
 
     def update_fn(updates, state, params=None):
         del params
         check_state_type(state, ScaleByAdemamixState, "scale_by_ademamix")
-        check_moments(updates, state.mu, state.nu, estimator, mu_dtype, "scale_by_ademamix")
-        check_tree_matches(
-            updates, state.slow, piece="scale_by_ademamix", against="the slow EMA in the state",
-            expected_dtype=lambda dtype: first_moment_dtype(dtype, mu_dtype),
-        )
+        check_moments(updates, state.mu, state.nu, estimator, mu_dtype, "scale_by_ademamix", nu_dtype)
+        if eight_bit:  # the slow EMA is checked like the first moment it was made with
+            check_tree_matches(state.slow, state.mu, piece="scale_by_ademamix", what="the slow EMA in the state",
+                               against="the first moments")
+        else:
+            check_tree_matches(
+                updates, state.slow, piece="scale_by_ademamix", against="the slow EMA in the state",
+                expected_dtype=lambda dtype: first_moment_dtype(dtype, mu_dtype),
+            )
         moments = update_moments(
             updates, state.count, state.mu, state.nu, b1=b1, b2=b2, eps=eps, estimator=estimator,
             eps_placement="corrected", bias_correction=True, freeze_steps=0,
         )
         b3_t, alpha_t = resolve_beta(b3, state.count), resolve(alpha, state.count)
 
-        def leaf(g, slow, m_hat, v_hat):
-            if not is_trainable(slow):
-                return slow, frozen_update(g, slow)
-            dtype, stored = compute_dtype(g.dtype), slow.dtype
-            slow = slow.astype(dtype)
+        def leaf(g, stored_slow, m_hat, v_hat):
+            if not is_quantized(stored_slow) and not is_trainable(stored_slow):
+                return stored_slow, frozen_update(g, stored_slow)
+            dtype = compute_dtype(g.dtype)
+            slow = load(stored_slow).astype(dtype)
             # m2 + (1 - b3) (g - m2): float32(b3) + float32(1 - b3) is not 1 (2e-8 short at
             # 0.9999), a bias that a 10,000-step memory would accumulate to 2e-4 of m2.
             slow_new = slow + b3_t.complement.astype(dtype) * (g.astype(dtype) - slow)
             mixed = m_hat + alpha_t.astype(dtype) * slow_new
-            return slow_new.astype(stored), adaptive_step(mixed, v_hat, moments.eps, None).astype(g.dtype)
+            kept = store(slow_new, stored_slow) if is_quantized(stored_slow) else slow_new.astype(stored_slow.dtype)
+            return kept, adaptive_step(mixed, v_hat, moments.eps, None).astype(g.dtype)
 
         results = jax.tree.map(leaf, updates, state.slow, moments.m_hat, moments.v_hat)
         treedef = jax.tree.structure(updates)

@@ -12,7 +12,9 @@ from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve, resolve_decay
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
-from .._validation import check_choice, check_dtype, check_real
+from .._quantization import is_quantized
+from .._quantized_storage import check_state_dtype, load, storage_spec, store
+from .._validation import check_choice, check_real
 from .._xla import after, increment, overwrite
 from ._moments import check_moments, init_moments
 from ._second_moment import abs_squared, ema_second_moment
@@ -110,7 +112,8 @@ def scale_by_adopt(
       clip_exponent: ``p`` in ``c_t = s**p``, >= 0 (a number or array), or None.
       clip_step: ``"previous"`` (``s = t - 1``) or ``"current"`` (``s = t``).
       mu_dtype: storage dtype of the momentum; None keeps the params' dtype.
-        ``v`` is kept real, in at least float32.
+        ``v`` is kept real, in at least float32. ``jnp.int8`` (or
+        ``blockwise_int8(...)``) stores both block-wise in 8 bits.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByAdoptState``.
@@ -139,18 +142,19 @@ def scale_by_adopt(
     if clip_exponent is not None:
         check_real("clip_exponent", clip_exponent, 0.0, allow_schedule=False)
     check_choice("clip_step", clip_step, ("previous", "current"))
-    check_dtype("mu_dtype", mu_dtype)
+    check_state_dtype("mu_dtype", mu_dtype)
+    nu_dtype = mu_dtype if storage_spec(mu_dtype) is not None else None  # 8-bit: both moments
     estimator = ema_second_moment()
 
     def init_fn(params):
-        mu, nu = init_moments(params, estimator, mu_dtype)
+        mu, nu = init_moments(params, estimator, mu_dtype, nu_dtype)
         zero = jnp.zeros([], jnp.float32)
         return ScaleByAdoptState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu, clip=zero)
 
     def update_fn(updates, state, params=None):
         del params
         check_state_type(state, ScaleByAdoptState, "scale_by_adopt")
-        check_moments(updates, state.mu, state.nu, estimator, mu_dtype, "scale_by_adopt")
+        check_moments(updates, state.mu, state.nu, estimator, mu_dtype, "scale_by_adopt", nu_dtype)
         b1_t, b2_t = resolve_decay(b1, state.count), resolve_decay(b2, state.count)
         eps_t = resolve(eps, state.count)
         # The clip and the first-update test read the new count: a reader of the old one
@@ -160,11 +164,13 @@ def scale_by_adopt(
         first = step == 1
 
         def leaf(g, m, v):
-            if not is_trainable(m):
+            if not is_quantized(m) and not is_trainable(m):
                 return m, v, frozen_update(g, m)
             out_dtype, dtype = g.dtype, compute_dtype(g.dtype)
             real = jnp.finfo(dtype).dtype
             g = g.astype(dtype)
+            if is_quantized(m):  # 8-bit: dequantize, update in float32, requantize
+                return _stored_leaf(g, load(m).astype(dtype), load(v).astype(real), m, v, out_dtype)
             v_old = v.astype(real)
             normed = g / jnp.maximum(jnp.sqrt(v_old), eps_t.astype(real)).astype(dtype)
             normed = _clip(normed, clip)
@@ -178,6 +184,14 @@ def scale_by_adopt(
             )
             v_stored = v_new.astype(v.dtype)
             return m_stored, v_stored, after(m_new, v_stored).astype(out_dtype)
+
+        def _stored_leaf(g, m_old, v_old, m, v, out_dtype):
+            normed = _clip(g / jnp.maximum(jnp.sqrt(v_old), eps_t.astype(v_old.dtype)).astype(g.dtype), clip)
+            m_new = b1_t.rate.astype(g.dtype) * m_old + b1_t.complement.astype(g.dtype) * normed
+            m_new = jnp.where(first, m_old, m_new)
+            g2 = abs_squared(g)
+            v_new = jnp.where(first, g2, b2_t.rate.astype(v_old.dtype) * v_old + b2_t.complement.astype(v_old.dtype) * g2)
+            return store(m_new, m), store(v_new, v), m_new.astype(out_dtype)
 
         results = jax.tree.map(leaf, updates, state.mu, state.nu)
         treedef = jax.tree.structure(updates)

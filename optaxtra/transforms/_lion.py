@@ -11,7 +11,9 @@ import optax
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve_decay
 from .._leaves import first_moment_dtype, frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
-from .._validation import check_dtype, check_real
+from .._quantization import is_quantized
+from .._quantized_storage import check_state_dtype, float_dtype, load, storage_spec, store, zeros
+from .._validation import check_real
 from .._xla import increment
 
 __all__ = ["ScaleByLionState", "scale_by_lion"]
@@ -67,8 +69,9 @@ def scale_by_lion(
         but float32 for half-precision params (optax and lion-pytorch keep
         the params' dtype): each step moves ``m`` by ``(1 - b2)(g - m)``,
         1% at ``b2 = 0.99``, against bfloat16's spacing of 0.4-0.8% of ``m``.
-        Pass ``jnp.bfloat16`` to halve the state. The maths runs in float32
-        for half-precision leaves.
+        Pass ``jnp.bfloat16`` to halve the state, ``jnp.int8`` (or
+        ``blockwise_int8(...)``) to store it block-wise in 8 bits. The maths
+        runs in float32 for half-precision leaves.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByLionState``.
@@ -92,30 +95,37 @@ def scale_by_lion(
     """
     check_real("b1", b1, 0.0, 1.0, high_open=True)
     check_real("b2", b2, 0.0, 1.0, high_open=True)
-    check_dtype("mu_dtype", mu_dtype)
+    check_state_dtype("mu_dtype", mu_dtype)
+    float_mu = float_dtype(mu_dtype)
 
     def init_fn(params):
         params = jax.tree.map(jnp.asarray, params)
-        mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=_momentum_dtype(p.dtype, mu_dtype)), params)
-        return ScaleByLionState(jnp.zeros([], jnp.int32), mu)
+        zero = lambda p: zeros(jnp.zeros_like(p, dtype=_momentum_dtype(p.dtype, float_mu)), mu_dtype, signed=True)
+        return ScaleByLionState(jnp.zeros([], jnp.int32), jax.tree.map(zero, params))
 
     def update_fn(updates, state, params=None):
         del params
         check_state_type(state, ScaleByLionState, "scale_by_lion")
-        check_tree_matches(
-            updates, state.mu, piece="scale_by_lion", against="the optimizer state's momentum",
-            expected_dtype=lambda dtype: _momentum_dtype(dtype, mu_dtype),
-        )
+        if storage_spec(mu_dtype) is None:
+            check_tree_matches(
+                updates, state.mu, piece="scale_by_lion", against="the optimizer state's momentum",
+                expected_dtype=lambda dtype: _momentum_dtype(dtype, mu_dtype),
+            )
+        else:  # 8-bit: compare with the state these updates would start from
+            check_tree_matches(updates, updates, piece="scale_by_lion")
+            expected = jax.eval_shape(lambda u: init_fn(u).mu, updates)
+            check_tree_matches(state.mu, expected, piece="scale_by_lion", what="the momentum in the state",
+                               against="the momentum these updates need")
         b1_t, b2_t = resolve_decay(b1, state.count), resolve_decay(b2, state.count)
 
         def leaf(g, m):
-            if not is_trainable(m):
+            if not is_quantized(m) and not is_trainable(m):
                 return frozen_update(g, m), m
             dtype = compute_dtype(g.dtype)
-            g_wide, m_wide = g.astype(dtype), m.astype(dtype)
+            g_wide, m_wide = g.astype(dtype), load(m).astype(dtype)
             step = jnp.sign(b1_t.rate.astype(dtype) * m_wide + b1_t.complement.astype(dtype) * g_wide)
             m_new = b2_t.rate.astype(dtype) * m_wide + b2_t.complement.astype(dtype) * g_wide
-            return step.astype(g.dtype), m_new.astype(m.dtype)
+            return step.astype(g.dtype), store(m_new, m) if is_quantized(m) else m_new.astype(m.dtype)
 
         pairs = jax.tree.map(leaf, updates, state.mu)
         treedef = jax.tree.structure(updates)

@@ -17,6 +17,10 @@ Conventions:
   ``eps`` is added to ``sqrt(v)`` before the bias correction, which equals
   ``m_hat / (sqrt(v_hat) + eps / sqrt(1 - b2**t))``; on the ``v_hat`` scale
   that is about 13x ``eps`` at ``t = 6`` for ``b2 = 0.999``.
+* 8-bit storage (``mu_dtype``/``nu_dtype`` of ``jnp.int8`` or
+  ``blockwise_int8(...)``): a moment leaf is a ``QuantizedArray``; the step
+  dequantizes it, updates it in float32, requantizes it and uses the float32
+  values it computed (``optaxtra._quantized_storage``).
 * ``freeze_steps = N`` (the RAdam paper's Adam-2k baseline): for the first
   ``N`` steps only the second moment is updated; the first moment stays zero,
   the updates are zero, and the first moment's bias correction counts from
@@ -34,6 +38,8 @@ import jax.numpy as jnp
 from .._hyperparams import ScalarOrSchedule, compute_dtype, is_exactly_zero, resolve, resolve_decay
 from .._xla import increment
 from .._leaves import first_moment_dtype, frozen_update, is_trainable, leaf_dtype, second_moment_dtype
+from .._quantization import is_quantized
+from .._quantized_storage import float_dtype, load, storage_spec, store, zeros
 from .._stochastic_rounding import stochastic_round_to_bfloat16
 from .._tree_checks import check_tree_matches
 from .._validation import check_bool, check_choice, check_int, check_real
@@ -85,10 +91,19 @@ def init_moments(
     there is no first moment: ``mu`` is None.
     """
     params = jax.tree.map(jnp.asarray, params)
+    mu_float, nu_float = float_dtype(mu_dtype), float_dtype(nu_dtype)
     mu = None
     if first_moment:
-        mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=first_moment_dtype(p.dtype, mu_dtype)), params)
-    nu = jax.tree.map(lambda p: estimator.init(p, second_moment_dtype(p.dtype, mu_dtype, nu_dtype)), params)
+        mu = jax.tree.map(
+            lambda p: zeros(jnp.zeros_like(p, dtype=first_moment_dtype(p.dtype, mu_float)), mu_dtype, signed=True),
+            params,
+        )
+
+    def second(p):
+        state = estimator.init(p, second_moment_dtype(p.dtype, mu_float, nu_float))
+        return jax.tree.map(lambda z: zeros(z, nu_dtype, signed=False), state)
+
+    nu = jax.tree.map(second, params)
     return mu, _by_component(nu, jax.tree.structure(params), estimator)
 
 
@@ -108,9 +123,9 @@ def _by_component(per_leaf: Any, params_structure: Any, estimator: SecondMoment)
     inner = _leaf_state_structure(estimator)
     if inner == jax.tree.structure(0):
         return per_leaf
-    if params_structure.num_leaves == 0:  # jax.tree.transpose fails on a tree with no leaves
-        return inner.unflatten([per_leaf] * inner.num_leaves)
-    return jax.tree.transpose(params_structure, inner, per_leaf)
+    # Not jax.tree.transpose: an 8-bit leaf is a subtree (codes, absmax, error), not one array.
+    pairs = [inner.flatten_up_to(pair) for pair in params_structure.flatten_up_to(per_leaf)]
+    return inner.unflatten([params_structure.unflatten([pair[j] for pair in pairs]) for j in range(inner.num_leaves)])
 
 
 def _by_leaf(nu: Any, params_structure: Any, estimator: SecondMoment) -> Any:
@@ -118,7 +133,8 @@ def _by_leaf(nu: Any, params_structure: Any, estimator: SecondMoment) -> Any:
     inner = _leaf_state_structure(estimator)
     if inner == jax.tree.structure(0):
         return nu
-    return jax.tree.transpose(inner, params_structure, nu)
+    components = [params_structure.flatten_up_to(tree) for tree in inner.flatten_up_to(nu)]
+    return params_structure.unflatten([inner.unflatten(parts) for parts in zip(*components)])
 
 
 def check_moments(
@@ -129,8 +145,13 @@ def check_moments(
     ``nu`` is compared with what ``init_moments`` would make for ``mu``, so a
     state restored from an optimizer with another estimator (Adam's into
     AMSGrad) fails here rather than unpacking rows of ``v`` as a pair. Without
-    a first moment (``mu`` None) the updates are checked against ``v``.
+    a first moment (``mu`` None) the updates are checked against ``v``. With
+    8-bit storage the state is compared with what ``init_moments`` makes for
+    the updates (the codes have the params' shapes).
     """
+    if storage_spec(mu_dtype) is not None or storage_spec(nu_dtype) is not None:
+        _check_stored_moments(updates, mu, nu, estimator, mu_dtype, piece, nu_dtype)
+        return
     if mu is None:
         components = _leaf_state_structure(estimator).num_leaves
         v = nu[0] if components > 1 and isinstance(nu, tuple) and len(nu) == components else nu
@@ -154,6 +175,29 @@ def check_moments(
     check_tree_matches(
         nu, expected, piece=piece, what="the second moments in the state",
         against="those this optimizer's second-moment estimator keeps",
+    )
+
+
+def _check_stored_moments(
+    updates: Any, mu: Any, nu: Any, estimator: SecondMoment, mu_dtype: Any, piece: str, nu_dtype: Any
+) -> None:
+    def like_param(u):
+        dtype = leaf_dtype(u)
+        return jax.ShapeDtypeStruct(jnp.shape(u), dtype if is_trainable(u) else jnp.bool_)
+
+    check_tree_matches(updates, updates, piece=piece)  # arrays only, before the abstract init
+    abstract = jax.tree.map(like_param, updates)
+    expected_mu, expected_nu = jax.eval_shape(
+        lambda p: init_moments(p, estimator, mu_dtype, nu_dtype, first_moment=mu is not None), abstract
+    )
+    if mu is not None:
+        check_tree_matches(
+            mu, expected_mu, piece=piece, what="the first moments in the state",
+            against="those these updates need",
+        )
+    check_tree_matches(
+        nu, expected_nu, piece=piece, what="the second moments in the state",
+        against="those these updates need",
     )
 
 
@@ -196,34 +240,46 @@ def update_moments(
     if eps_placement == "uncorrected":
         eps_t = eps_t / jnp.sqrt(bias_correction2)
 
-    def store(new: jax.Array, old: jax.Array, salt: int) -> jax.Array:
+    def round_to(new: jax.Array, old: Any, salt: int) -> Any:
+        if is_quantized(old):
+            return store(new, old)
         if old.dtype == jnp.bfloat16 and new.dtype == jnp.float32:
             return stochastic_round_to_bfloat16(new, step, salt)
         return new.astype(old.dtype)
 
     def leaf(g, m, n, index):
-        like = jax.tree.leaves(n)[0] if m is None else m
-        if not is_trainable(like):
+        like = jax.tree.leaves(n, is_leaf=is_quantized)[0] if m is None else m
+        if not is_quantized(like) and not is_trainable(like):
             return m, n, frozen_update(g, like), frozen_update(g, like)
         dtype = compute_dtype(g.dtype)
         g = g.astype(dtype)
+        m_old = None if m is None else load(m)
         if m is None:  # b1 = 0: m_t = g_t, and nothing to store
             m_new = g if active is True else jnp.where(active, g, jnp.zeros_like(g))
         else:
-            m_new = b1_t.rate.astype(dtype) * m.astype(dtype) + b1_t.complement.astype(dtype) * g
+            m_new = b1_t.rate.astype(dtype) * m_old.astype(dtype) + b1_t.complement.astype(dtype) * g
         if active is not True and m is not None:
-            m_new = jnp.where(active, m_new, m.astype(dtype))
-        n_new = estimator.update(g, m_new, n, b2_t, bias_correction2)
+            m_new = jnp.where(active, m_new, m_old.astype(dtype))
+        n_new = estimator.update(g, m_new, jax.tree.map(load, n, is_leaf=is_quantized), b2_t, bias_correction2)
         parts, structure = jax.tree.flatten(n_new)
         olds = structure.flatten_up_to(n)
         n_stored = structure.unflatten(
-            [store(new, old, index * len(parts) + j) for j, (new, old) in enumerate(zip(parts, olds))]
+            [round_to(new, old, index * len(parts) + j) for j, (new, old) in enumerate(zip(parts, olds))]
         )
-        # Moments stored narrower than the maths (bfloat16) are read back as stored.
-        widen = lambda stored, new: stored.astype(new.dtype) if stored.dtype != new.dtype else new
-        m_stored = None if m is None else m_new.astype(m.dtype)
+
+        # Moments stored narrower than the maths (bfloat16) are read back as stored;
+        # 8-bit ones are not (the paper's step uses the values it computed).
+        def widen(stored, new):
+            if is_quantized(stored) or stored.dtype == new.dtype:
+                return new
+            return stored.astype(new.dtype)
+
+        if m is None:
+            m_stored = None
+        else:  # the first moment is rounded to nearest (bfloat16 m does not stall: b1 is far from 1)
+            m_stored = store(m_new, m) if is_quantized(m) else m_new.astype(m.dtype)
         m_new = m_new if m is None else widen(m_stored, m_new)
-        n_new = jax.tree.map(widen, n_stored, n_new)
+        n_new = structure.unflatten([widen(a, b) for a, b in zip(structure.flatten_up_to(n_stored), parts)])
         m_hat = m_new / bias_correction1.astype(dtype)
         v_hat = estimator.corrected(n_new, bias_correction2)
         return m_stored, n_stored, m_hat, v_hat

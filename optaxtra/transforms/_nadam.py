@@ -13,7 +13,8 @@ from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, resolve, resolve_decay
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
-from .._validation import check_dtype, check_nu_dtype, check_real
+from .._validation import check_real
+from .._quantized_storage import check_state_dtype
 from .._xla import overwrite
 from ._moments import (
     adaptive_step,
@@ -137,8 +138,8 @@ def scale_by_nadam(
     validate_moment_hyperparams(b1, b2, eps, eps_root, "corrected", True, 0)
     if momentum_decay is not None:
         check_real("momentum_decay", momentum_decay, 0.0)
-    check_dtype("mu_dtype", mu_dtype)
-    check_nu_dtype(nu_dtype)
+    check_state_dtype("mu_dtype", mu_dtype)
+    check_state_dtype("nu_dtype", nu_dtype, second_moment=True)
     estimator = default_estimator(None)
 
     def init_fn(params):

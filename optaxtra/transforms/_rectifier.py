@@ -16,7 +16,8 @@ from .._hyperparams import ScalarOrSchedule, resolve
 from .._xla import overwrite
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
-from .._validation import check_bool, check_choice, check_dtype, check_nu_dtype, check_real
+from .._validation import check_bool, check_choice, check_real
+from .._quantized_storage import check_state_dtype
 from ._moments import (
     EpsPlacement,
     adaptive_step,
@@ -216,6 +217,9 @@ def scale_by_radam_rectifier(
         ``jnp.bfloat16`` (stored with stochastic rounding, so that ``b2 v``
         still decays; with ``mu_dtype=jnp.bfloat16`` the state is half of
         float32's) or a wider float. float16 is refused (``g**2`` overflows).
+        ``jnp.int8`` (or ``blockwise_int8(...)``), here or in ``mu_dtype``,
+        stores that moment block-wise in 8 bits (Dettmers et al. 2021; see
+        ``optaxtra.blockwise_int8``): with both, about 2 bytes per param.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByRadamRectifierState``.
@@ -236,8 +240,8 @@ def scale_by_radam_rectifier(
     check_real("threshold", threshold, 4.0, allow_schedule=False)
     check_choice("threshold_comparison", threshold_comparison, (">", ">="))
     check_bool("degenerated_to_sgd", degenerated_to_sgd)
-    check_dtype("mu_dtype", mu_dtype, allow_complex=True)
-    check_nu_dtype(nu_dtype)
+    check_state_dtype("mu_dtype", mu_dtype, allow_complex=True)
+    check_state_dtype("nu_dtype", nu_dtype, second_moment=True)
     if not any(callable(x) or isinstance(x, jax.core.Tracer) for x in (b2, threshold)):
         # b2 is concrete and already checked to lie in [0, 1).
         rho_inf = 2 / (1 - np.asarray(b2, np.float64)) - 1

@@ -11,7 +11,8 @@ import optax
 from .._hyperparams import ScalarOrSchedule, compute_dtype
 from .._leaves import frozen_update, is_trainable
 from .._tree_checks import check_state_type
-from .._validation import check_dtype
+from .._quantization import is_quantized
+from .._quantized_storage import check_state_dtype, storage_spec
 from .._xla import overwrite
 from ._moments import (
     adaptive_step,
@@ -67,7 +68,8 @@ def scale_by_stable_adam(
       b1: decay of the first moment, in [0, 1); a number, array or schedule.
       b2: decay of the second moment, in [0, 1).
       eps: added to ``sqrt(v_hat)``, and ``eps**2`` bounds ``v_hat`` in the RMS; >= 0.
-      mu_dtype: storage dtype of the first moment.
+      mu_dtype: storage dtype of the first moment; ``jnp.int8`` (or
+        ``blockwise_int8(...)``) stores both moments block-wise in 8 bits.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByStableAdamState``.
@@ -90,18 +92,19 @@ def scale_by_stable_adam(
       https://arxiv.org/abs/2304.13013
     """
     validate_moment_hyperparams(b1, b2, eps, 0.0, "corrected", True, 0)
-    check_dtype("mu_dtype", mu_dtype)
+    check_state_dtype("mu_dtype", mu_dtype)
+    nu_dtype = mu_dtype if storage_spec(mu_dtype) is not None else None  # 8-bit: both moments
     estimator = ema_second_moment()
 
     def init_fn(params):
-        mu, nu = init_moments(params, estimator, mu_dtype)
-        rms = jax.tree.map(lambda _: jnp.zeros([], jnp.float32), mu)
+        mu, nu = init_moments(params, estimator, mu_dtype, nu_dtype)
+        rms = jax.tree.map(lambda _: jnp.zeros([], jnp.float32), mu, is_leaf=is_quantized)
         return ScaleByStableAdamState(jnp.zeros([], jnp.int32), mu, nu, rms)
 
     def update_fn(updates, state, params=None):
         del params
         check_state_type(state, ScaleByStableAdamState, "scale_by_stable_adam")
-        check_moments(updates, state.mu, state.nu, estimator, mu_dtype, "scale_by_stable_adam")
+        check_moments(updates, state.mu, state.nu, estimator, mu_dtype, "scale_by_stable_adam", nu_dtype)
         moments = update_moments(
             updates, state.count, state.mu, state.nu, b1=b1, b2=b2, eps=eps, estimator=estimator,
             eps_placement="corrected", bias_correction=True, freeze_steps=0,

@@ -155,6 +155,39 @@ def test_sharded_step_equals_single_device(name):
     assert sharded_step._cache_size() == 1
 
 
+def test_8bit_state_blocks_stay_in_their_shard():
+    """Block-wise 8-bit moments: codes laid out like the kernel, each device's absmax for its own blocks.
+
+    The kernel's shard is 8 rows of 16, two blocks of 64; the rule is
+    ``optaxtra._quantization.absmax_sharding``.
+    """
+    eight_bit = optaxtra.blockwise_int8(block_size=64, min_size=0)
+    tx = optaxtra.adamw(LEARNING_RATE, mu_dtype=eight_bit, nu_dtype=eight_bit)
+    params = jax.device_put(PARAMS, shardings())
+    state = optaxtra.init_sharded(tx, params)
+
+    def check_layout(adam):
+        for q in (adam.mu["kernel"], adam.nu["kernel"]):
+            assert q.codes.sharding.is_equivalent_to(shardings()["kernel"], 2), q.codes.sharding
+            by_device = {shard.device: shard.index[0] for shard in q.absmax.addressable_shards}
+            for shard in q.codes.addressable_shards:
+                rows = shard.index[0]
+                blocks = slice(rows.start * 16 // 64, rows.stop * 16 // 64)
+                assert by_device[shard.device] == blocks, (shard.device, rows, by_device[shard.device])
+        assert len(adam.mu["bias"].absmax.sharding.device_set) == 8  # replicated, one block
+
+    check_layout(state[0])
+    step, single_step = jax.jit(optimizer_step(tx)), jax.jit(optimizer_step(tx))
+    single_params, single_state = PARAMS, tx.init(PARAMS)
+    for grads in GRADS:
+        single_params, single_state = single_step(grads, single_state, single_params)
+        params, state = step(jax.device_put(grads, shardings()), state, params)
+    check_layout(state[0])
+    assert_within_ulps(single_params, params, ULPS["default"])
+    assert_within_ulps(single_state, state, ULPS["default"])  # the codes equal, absmax within ulps
+    assert step._cache_size() == 1
+
+
 # shard_map and pmap: each device sees only its slice of a layer, so the trust
 # ratio's norms need the axis name to be summed across devices.
 

@@ -11,12 +11,15 @@ runs with the same seed are paired.
 from __future__ import annotations
 
 import time
-from typing import Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from optaxtra import ScheduleFreeState, schedule_free_eval_params
+from optaxtra._trees import find_states
 
 from ..tasks._interface import Task
 
@@ -33,11 +36,17 @@ class Sweep(NamedTuple):
       make: ``hyperparams -> GradientTransformation``, called inside the
         vmapped step with a dict of traced float32 scalars.
       settings: ``{name: values}``, one value per setting, all of one length.
+      evaluate_at: ``(opt_state, params) -> params`` of one run, the weights
+        the validation and final metrics are taken at (e.g.
+        ``optaxtra.evaluation_params``: Lookahead's slow weights too); ``None``
+        evaluates Schedule-Free at its ``x`` and every other optimizer at its
+        params.
     """
 
     optimizer: str
     make: Callable[[Hyperparams], optax.GradientTransformation]
     settings: Mapping[str, Sequence[float]]
+    evaluate_at: Callable[[Any, Any], Any] | None = None
 
 
 class SweepResult(NamedTuple):
@@ -89,8 +98,20 @@ def _evaluator(task: Task) -> Callable:
     return jax.vmap(evaluate, in_axes=(0, None))
 
 
+def _evaluation_point(sweep: Sweep, opt_state: Any) -> Callable[[Any, Any], Any] | None:
+    """``sweep.evaluate_at``; else Schedule-Free's ``x`` where the state has one; else None (the params).
+
+    Schedule-Free trains ``y`` and is meant to be evaluated at ``x``
+    (the authors' ``optimizer.eval()``): at ``y`` it would be judged at a
+    point it never reports. Other optimizers are evaluated at their params.
+    """
+    if sweep.evaluate_at is not None:
+        return sweep.evaluate_at
+    return schedule_free_eval_params if find_states(opt_state, ScheduleFreeState) else None
+
+
 def _program(task: Task, sweep: Sweep, steps: int, batch_size: int, eval_every: int, on_step) -> Callable:
-    evaluate = _evaluator(task)
+    evaluate_params = _evaluator(task)
 
     def step_one(params, opt_state, hyperparams, seed, step):
         key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 1), step)
@@ -101,7 +122,16 @@ def _program(task: Task, sweep: Sweep, steps: int, batch_size: int, eval_every: 
     def program(params, hyperparams, seeds):
         runs = seeds.shape[0]
         carry = (params, jax.vmap(lambda p, h: sweep.make(h).init(p))(params, hyperparams))
-        before = evaluate(params, task.validation)
+        at = _evaluation_point(sweep, carry[1])
+        point = None if at is None else jax.vmap(at)
+
+        def evaluate(params, opt_state, batch) -> tuple[jax.Array, jax.Array]:
+            return evaluate_params(params if point is None else point(opt_state, params), batch)
+
+        def kept(opt_state):  # The optimizer state goes through lax.cond only when it is read there.
+            return None if point is None else opt_state
+
+        before = evaluate(*carry, task.validation)
         skipped = (jnp.full((runs,), jnp.nan, jnp.float32),) * 2
 
         def body(carry, step):
@@ -111,17 +141,15 @@ def _program(task: Task, sweep: Sweep, steps: int, batch_size: int, eval_every: 
             done = step + 1
             checkpoint = (done % eval_every == 0) | (done == steps)
             metrics = jax.lax.cond(
-                checkpoint, lambda p: evaluate(p, task.validation), lambda p: skipped, params
+                checkpoint, lambda c: evaluate(*c, task.validation), lambda c: skipped, (params, kept(opt_state))
             )
             if on_step is not None:
                 jax.lax.cond(checkpoint, lambda: jax.debug.callback(on_step, done), lambda: None)
             return (params, opt_state), (loss, *metrics)
 
-        (params, _), (losses, val_loss, val_acc) = jax.lax.scan(
-            body, carry, jnp.arange(steps, dtype=jnp.int32)
-        )
+        carry, (losses, val_loss, val_acc) = jax.lax.scan(body, carry, jnp.arange(steps, dtype=jnp.int32))
         if task.train_eval is not None:
-            final = evaluate(params, task.train_eval)
+            final = evaluate(*carry, task.train_eval)
         else:
             tail = max(1, steps // 20)
             final = (jnp.mean(losses[-tail:], axis=0), jnp.full((runs,), jnp.nan, jnp.float32))

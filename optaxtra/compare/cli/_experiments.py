@@ -10,7 +10,10 @@ from rich.console import Console
 
 from ._errors import UsageError
 from ._outcome import Options, Outcome
-from .experiments import _adamw_vs_l2, _amsgrad, _large_batch, _lookahead, _lr_robustness, _warmup
+from .experiments import (
+    _adamw_vs_l2, _amsgrad, _amsgrad_counterexample, _cautious, _large_batch, _lookahead, _lr_robustness,
+    _schedule_free, _warmup,
+)
 
 __all__ = ["EXPERIMENTS", "Experiment", "run_experiment"]
 
@@ -33,8 +36,11 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
         "warmup": Experiment(_warmup.CLAIM, _warmup.run),
         "adamw-vs-l2": Experiment(_adamw_vs_l2.CLAIM, _adamw_vs_l2.run),
         "amsgrad": Experiment(_amsgrad.CLAIM, _amsgrad.run),
+        "amsgrad-counterexample": Experiment(_amsgrad_counterexample.CLAIM, _amsgrad_counterexample.run),
         "lookahead": Experiment(_lookahead.CLAIM, _lookahead.run),
         "large-batch": Experiment(_large_batch.CLAIM, _large_batch.run),
+        "schedule-free": Experiment(_schedule_free.CLAIM, _schedule_free.run),
+        "cautious": Experiment(_cautious.CLAIM, _cautious.run),
     }
 )
 

@@ -26,6 +26,10 @@ class Options(NamedTuple):
       warmup: linear warm-up steps.
       target_loss: the training loss "steps to target" counts to.
       out: the output directory.
+      trials: random-search trials per optimizer (``--trials``), instead of
+        the learning-rate grid; ``None``: the grid.
+      trials_seed: the seed the trials are drawn from.
+      validation_target: overrides every task's ``validation_target``.
     """
 
     tasks: tuple[str, ...] | None = None
@@ -37,6 +41,9 @@ class Options(NamedTuple):
     warmup: int | None = None
     target_loss: float | None = None
     out: Path = Path("optaxtra-compare")
+    trials: int | None = None
+    trials_seed: int = 0
+    validation_target: float | None = None
 
 
 class Outcome(NamedTuple):

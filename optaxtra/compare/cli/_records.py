@@ -28,6 +28,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 import numpy as np
 
 from ._engine import SweepResult
+from ._time_to_target import time_to_target
 
 __all__ = ["COLLAPSE_MARGIN", "METRICS", "Cell", "cells", "collapsed", "failed", "records_from"]
 
@@ -54,8 +55,7 @@ def _steps_to_target(losses: np.ndarray, target: float | None) -> int | None:
         return None
     window = max(1, losses.size // 20)
     running = np.convolve(losses, np.ones(window) / window, mode="valid")
-    below = np.flatnonzero(np.isfinite(running) & (running <= target))
-    return int(below[0] + window) if below.size else None
+    return time_to_target(np.arange(window, losses.size + 1), running, target, higher_is_better=False)
 
 
 def above_chance(accuracy: float, baseline_accuracy: float | None) -> bool:
@@ -89,8 +89,20 @@ def records_from(
     tags: dict[str, Any],
     baseline_loss: float | None = None,
     baseline_accuracy: float | None = None,
+    validation_target: float | None = None,
+    validation_metric: str = "accuracy",
 ) -> list[dict[str, Any]]:
-    """One JSON-ready dict per run of ``result`` (non-finite numbers become ``None``)."""
+    """One JSON-ready dict per run of ``result`` (non-finite numbers become ``None``).
+
+    ``steps_to_validation_target`` is the first validation checkpoint at which
+    ``validation_metric`` reached ``validation_target`` (``_time_to_target``),
+    ``None`` for a failed run; ``seconds_per_step`` is the sweep's measured
+    running time over its steps — all runs of a sweep are lanes of one
+    program, so a single run's own time is not observable — and
+    ``seconds_to_validation_target`` their product.
+    """
+    seconds_per_step = result.run_seconds / result.train_loss.shape[1]
+    curves_of = {"accuracy": result.validation_accuracy, "loss": result.validation_loss}[validation_metric]
     records = []
     for run in range(result.seeds.size):
         losses = result.train_loss[run]
@@ -111,6 +123,9 @@ def records_from(
             result.validation_loss[run], baseline_loss, result.validation_accuracy[run, -1], baseline_accuracy
         )
         steps, train_curve = _binned(losses)
+        to_target = None if diverged or collapse else time_to_target(
+            result.eval_steps, curves_of[run], validation_target, higher_is_better=validation_metric == "accuracy"
+        )
         records.append(
             {
                 "task": result.task,
@@ -129,6 +144,11 @@ def records_from(
                 "diverged": diverged,
                 "diverged_at_step": int(bad[0] + 1) if bad.size else None,
                 "collapsed": collapse,
+                "validation_metric": validation_metric,
+                "validation_target": validation_target,
+                "steps_to_validation_target": to_target,
+                "seconds_per_step": seconds_per_step,
+                "seconds_to_validation_target": None if to_target is None else to_target * seconds_per_step,
                 "curves": {
                     "steps": steps,
                     "train_loss": train_curve,

@@ -62,7 +62,8 @@ def run_jobs(
     *,
     console: Console,
     target_loss: float | None = None,
-    evaluations: int = 8,
+    evaluations: int = 20,
+    validation_target: float | None = None,
 ) -> list[dict[str, Any]]:
     """Runs every job over ``seeds`` and returns all run records.
 
@@ -71,7 +72,9 @@ def run_jobs(
       seeds: the seeds, shared by every job (so runs are paired across jobs).
       console: where the progress bar is drawn.
       target_loss: overrides each task's ``target_loss`` for steps-to-target.
-      evaluations: validation checkpoints per run.
+      evaluations: validation checkpoints per run (20: time to a validation
+        target is resolved to 1/20 of the run).
+      validation_target: overrides each task's ``validation_target``.
 
     Returns:
       One record per run (see ``records_from``).
@@ -122,6 +125,8 @@ def run_jobs(
                     tags={**job.tags, **timing},
                     baseline_loss=job.task.baseline_loss,
                     baseline_accuracy=job.task.baseline_accuracy,
+                    validation_target=job.task.validation_target if validation_target is None else validation_target,
+                    validation_metric=job.task.validation_metric,
                 )
             )
     return records

@@ -191,7 +191,8 @@ def holm(comparisons: Sequence[Comparison], *, higher_is_better: bool) -> list[C
         if comparison.verdict == "few" or not np.isfinite(p):
             corrected.append(comparison)
             continue
-        verdict = _verdict(comparison.mean, p, higher_is_better) if np.isfinite(comparison.mean) else "tie"
+        # A one-sided failure (mean ±inf, p 0) keeps its winner; NaN (each side failed somewhere) ties.
+        verdict = "tie" if np.isnan(comparison.mean) else _verdict(comparison.mean, p, higher_is_better)
         corrected.append(comparison._replace(p_adjusted=float(p), verdict=verdict))
     return corrected
 

@@ -126,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--target-loss", type=_positive_float, metavar="X", help="loss for 'steps to target'"
     )
     compare.add_argument(
+        "--validation-target", type=_positive_float, metavar="X",
+        help="validation target of the AlgoPerf-style report, on each task's metric (default: per task)",
+    )
+    compare.add_argument(
+        "--trials", type=_positive_int, metavar="N",
+        help="N random-search trials per optimizer (lr, b1, b2, weight decay) instead of the lr grid",
+    )
+    compare.add_argument(
+        "--trials-seed", type=_non_negative_int, metavar="S", help="seed of the --trials draw (default 0)"
+    )
+    compare.add_argument(
         "--experiment", metavar="NAME", help="re-run a paper's claim: " + ", ".join(EXPERIMENTS)
     )
     compare.add_argument(
@@ -158,9 +169,16 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
         warmup=args.warmup,
         target_loss=args.target_loss,
         out=args.out,
+        trials=args.trials,
+        trials_seed=0 if args.trials_seed is None else args.trials_seed,
+        validation_target=args.validation_target,
     )
     if args.experiment is not None and args.experiment not in EXPERIMENTS:
         raise UsageError(f"unknown experiment {args.experiment!r}. Valid names: {', '.join(EXPERIMENTS)}.")
+    if args.trials_seed is not None and args.trials is None:
+        raise UsageError("--trials-seed needs --trials N.")
+    if args.experiment is not None and args.trials is not None:
+        raise UsageError("--trials applies to the comparison; an --experiment runs its own settings.")
     _prepare_out(args.out)
     output = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
     progress = Console(stderr=True)
@@ -175,7 +193,7 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 VALUE_OPTIONS = frozenset(
     ("--task", "--optimizers", "--lrs", "--seeds", "--steps", "--batch-size", "--warmup", "--target-loss",
-     "--experiment", "--out")
+     "--experiment", "--out", "--validation-target", "--trials", "--trials-seed")
 )
 
 

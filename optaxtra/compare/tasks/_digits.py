@@ -101,6 +101,7 @@ def digits_task(
         validation=validation,
         train_eval=(train_x, train_y),
         target_loss=0.1,
+        validation_target=0.97,  # AdamW's median best within 375 steps, at lr 0.003 (0.976), rounded down.
         steps=500,
         batch_size=64,
         learning_rates=(1e-3, 3e-3, 1e-2, 3e-2, 1e-1),

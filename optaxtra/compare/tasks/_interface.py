@@ -9,7 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-__all__ = ["Task", "check_task", "frequency_baseline"]
+__all__ = ["VALIDATION_METRICS", "Task", "check_task", "frequency_baseline"]
+
+VALIDATION_METRICS = ("accuracy", "loss")
+"""What ``Task.validation_target`` is a target of: higher accuracy or lower loss is better."""
 
 Params = Any
 Batch = Any
@@ -47,6 +50,13 @@ class Task(NamedTuple):
         ``baseline_accuracy`` is known, at about that accuracy) is *collapsed*.
       baseline_accuracy: the validation accuracy of always predicting the
         most frequent training label (chance), or ``None``.
+      validation_target: the value of ``validation_metric`` that the
+        AlgoPerf-style report counts the steps (and seconds) to reach, or
+        ``None`` for no such report on this task. The bundled tasks' targets
+        are set from reference runs of AdamW (``_targets.reference_target``;
+        the README's "AlgoPerf-style report" gives the runs).
+      validation_metric: ``"accuracy"`` (reached when ``>=`` the target;
+        needs ``accuracy``) or ``"loss"`` (reached when ``<=`` it).
 
     Example:
       A least-squares task, trained with ``optaxtra compare --task
@@ -84,6 +94,8 @@ class Task(NamedTuple):
     description: str = ""
     baseline_loss: float | None = None
     baseline_accuracy: float | None = None
+    validation_target: float | None = None
+    validation_metric: str = "accuracy"
 
 
 def frequency_baseline(
@@ -151,6 +163,13 @@ def check_task(task: Any) -> Task:
         raise ValueError(f"task {task.name!r}: steps must be an integer >= 1, got {task.steps!r}.")
     if isinstance(task.batch_size, bool) or not isinstance(task.batch_size, int) or task.batch_size < 1:
         raise ValueError(f"task {task.name!r}: batch_size must be an integer >= 1, got {task.batch_size!r}.")
+    if task.validation_metric not in VALIDATION_METRICS:
+        raise ValueError(
+            f"task {task.name!r}: validation_metric must be one of {VALIDATION_METRICS}, "
+            f"got {task.validation_metric!r}."
+        )
+    if task.validation_target is not None and task.validation_metric == "accuracy" and task.accuracy is None:
+        raise ValueError(f"task {task.name!r}: a validation_target on accuracy needs an accuracy function.")
     rates = np.asarray(task.learning_rates, dtype=np.float64)
     if rates.ndim != 1 or rates.size == 0 or not np.all(rates > 0):
         raise ValueError(f"task {task.name!r}: learning_rates must be positive numbers.")

@@ -92,6 +92,8 @@ def mnist1d_task(model: str = "cnn") -> Task:
         validation=validation,
         train_eval=(train_x, train_y),
         target_loss=0.5 if model == "cnn" else 1.0,
+        # AdamW's median best within 1,500 steps, at lr 0.01 (0.928 and 0.658), rounded down.
+        validation_target=0.92 if model == "cnn" else 0.65,
         steps=2000,
         batch_size=100,
         learning_rates=(1e-3, 3e-3, 1e-2, 3e-2, 1e-1),

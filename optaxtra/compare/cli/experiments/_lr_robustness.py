@@ -45,9 +45,9 @@ def _usable(cell, metric, best: float) -> bool:
 
 
 def run(options: Options, console: Console, out: Path) -> Outcome:
-    """Runs the experiment (defaults: digits, 10 learning rates, 3 seeds, 1,500 steps)."""
+    """Runs the experiment (defaults: charlm, 10 learning rates, 3 seeds, 200 steps)."""
     grid = tuple(float(f"{rate:.3g}") for rate in np.logspace(-4, 0.5, 10))
-    config = setup("lr-robustness", options, task="digits", learning_rates=grid, seeds=3, steps=1500)
+    config = setup("lr-robustness", options, task="charlm", learning_rates=grid, seeds=3)
     jobs = [
         Job(
             config.task,
