@@ -25,6 +25,7 @@ import optaxtra
 from optaxtra._quantization import block_size_of, dynamic_map
 from optaxtra._quantization import dequantize_blockwise as _dequantize
 from optaxtra._quantization import quantize_blockwise as _quantize
+from optaxtra._quantized_storage import quantized_leaves
 
 # Compiled once each: op by op, the search for the nearest code is slow.
 quantize_blockwise = jax.jit(_quantize, static_argnames=("signed", "block_size"))
@@ -257,6 +258,9 @@ ALIASES = {
     "lion": lambda s: optaxtra.lion(1e-3, mu_dtype=s),
     "adopt": lambda s: optaxtra.adopt(1e-2, mu_dtype=s),
     "ademamix": lambda s: optaxtra.ademamix(1e-2, mu_dtype=s),
+    "simplified_ademamix": lambda s: optaxtra.simplified_ademamix(1e-3, alpha=1.0, mu_dtype=s),
+    "muon": lambda s: optaxtra.muon(1e-2, mu_dtype=s),
+    "ralamb": lambda s: optaxtra.ralamb(1e-2, mu_dtype=s, nu_dtype=s),
 }
 
 
@@ -293,6 +297,32 @@ def test_every_moment_piece_keeps_8bit_state_under_jit_and_vmap():
     states = jax.vmap(tx.init)(batch)
     updates, states = jax.jit(jax.vmap(tx.update))(batch, states, batch)
     assert states[1].mu["w"].absmax.shape == (2, 8)  # amsgrad: chain(decay, adam, lr)
+
+
+@pytest.mark.parametrize(
+    ("name", "code_dtypes"),
+    [("simplified_ademamix", [jnp.int8, jnp.uint8]), ("muon", [jnp.int8]), ("ralamb", [jnp.int8, jnp.uint8])],
+)
+def test_8bit_state_stays_8bit_through_jitted_training_steps(name, code_dtypes):
+    tx, traces = ALIASES[name](EIGHT_BIT), []
+    step = jax.jit(lambda g, s, p: traces.append(1) or tx.update(g, s, p))
+    params, state = PARAMS, tx.init(PARAMS)
+    for t in range(1, 4):
+        updates, state = step(grads(t), state, params)
+        params = optax.apply_updates(params, updates)
+    assert len(traces) == 1  # the state after a step has the types and shapes of the initial one
+    assert jax.tree.structure(state) == jax.tree.structure(tx.init(PARAMS))
+    # First moments and momenta with the signed map, second moments with the unsigned one.
+    assert [leaf.codes.dtype for leaf in quantized_leaves(state)] == code_dtypes
+    assert all(leaf.codes.shape == (16, 32) and leaf.absmax.shape == (8,) for leaf in quantized_leaves(state))
+    assert np.isfinite(np.asarray(params["w"])).all() and not np.array_equal(params["w"], PARAMS["w"])
+    np.testing.assert_array_equal(params["n"], PARAMS["n"])
+
+
+@pytest.mark.parametrize("make", [optaxtra.scale_by_simplified_ademamix, optaxtra.scale_by_muon, optaxtra.ralamb])
+def test_a_dtype_that_is_neither_float_nor_8bit_is_refused(make):
+    with pytest.raises(TypeError, match=r"mu_dtype.*stores it in 8 bits"):
+        make(mu_dtype=jnp.int32)
 
 
 def test_a_non_finite_gradient_shows_in_the_update():

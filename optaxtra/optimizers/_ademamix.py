@@ -119,7 +119,8 @@ def simplified_ademamix(
       eps: added to ``sqrt(v_hat)``.
       weight_decay: ``lambda`` >= 0.
       mask: which params decay.
-      mu_dtype: storage dtype of ``m``.
+      mu_dtype: storage dtype of ``m``; ``jnp.int8`` (or ``blockwise_int8(...)``)
+        stores ``m`` and ``v`` block-wise in 8 bits.
 
     Returns:
       An ``optax.GradientTransformation``.

@@ -86,7 +86,9 @@ def muon(
       adam_b2: AdamW's second-moment decay.
       adam_eps: AdamW's eps.
       adam_weight_decay: AdamW's decay, multiplied by its LR.
-      mu_dtype: storage dtype of Muon's momentum.
+      mu_dtype: storage dtype of Muon's momentum; ``jnp.int8`` (or
+        ``blockwise_int8(...)``) stores it block-wise in 8 bits (AdamW's
+        moments keep the params' dtype).
 
     Returns:
       An ``optax.GradientTransformation``.

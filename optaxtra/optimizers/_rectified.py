@@ -187,6 +187,8 @@ def ralamb(
     max_ratio: float | None = None,
     eps_placement: Literal["corrected", "uncorrected"] = "uncorrected",
     axis_name: str | tuple[str, ...] | None = None,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Ralamb: RAdam's rectified direction, plus decay, scaled by LAMB's trust ratio.
 
@@ -209,6 +211,9 @@ def ralamb(
         to ``sqrt(v_hat)`` (optax).
       axis_name: the mesh axis (or axes) layers are split over under
         ``shard_map``/``pmap``, for the per-layer norms (see ``trust_ratio``).
+      mu_dtype: storage dtype of the first moment (see ``scale_by_radam_rectifier``).
+      nu_dtype: storage dtype of the second moment; ``jnp.int8`` in both
+        stores them block-wise in 8 bits.
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -238,7 +243,9 @@ def ralamb(
       76 minutes" (LAMB), ICLR 2020. https://arxiv.org/abs/1904.00962
     """
     return optax.chain(
-        scale_by_radam_rectifier(b1, b2, eps, threshold=threshold, eps_placement=eps_placement),
+        scale_by_radam_rectifier(
+            b1, b2, eps, threshold=threshold, eps_placement=eps_placement, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
         add_decayed_weights(weight_decay, mask=mask),
         trust_ratio(max_ratio=max_ratio, mask=layer_adaptation_mask, axis_name=axis_name),
         scale_by_learning_rate(learning_rate),

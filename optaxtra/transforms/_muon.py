@@ -11,8 +11,10 @@ import optax
 
 from .._diagnostics import register_diagnostics, spread
 from .._hyperparams import compute_dtype
-from .._leaves import accumulator_dtype, frozen_update, is_trainable
+from .._leaves import accumulator_dtype, frozen_update, is_trainable, leaf_dtype
 from .._tree_checks import check_state_type, check_tree_matches
+from .._quantization import is_quantized
+from .._quantized_storage import check_state_dtype, float_dtype, load, storage_spec, store, zeros
 from .._validation import check_bool, check_choice, check_dtype, check_int, check_real
 from .._xla import increment, overwrite
 from ._schedule_free import lerp
@@ -158,7 +160,8 @@ def scale_by_muon(
       adjust_lr: ``"original"``, ``"match_rms_adamw"`` or ``"none"``.
       layout: ``"in_out"`` or ``"out_in"``.
       mu_dtype: storage dtype of the momentum; None keeps the params' (float32
-        for float16 params).
+        for float16 params). ``jnp.int8`` (or ``blockwise_int8(...)``) stores
+        it block-wise in 8 bits: read back before the iteration, stored after.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByMuonState``.
@@ -198,7 +201,8 @@ def scale_by_muon(
         raise ValueError("ns_dtype must be bfloat16 or a wider float, got float16 (X X^T overflows it).")
     check_choice("adjust_lr", adjust_lr, ("original", "match_rms_adamw", "none"))
     check_choice("layout", layout, ("in_out", "out_in"))
-    check_dtype("mu_dtype", mu_dtype)
+    check_state_dtype("mu_dtype", mu_dtype)
+    float_mu = float_dtype(mu_dtype)
     rate = 1.0 - float(momentum)
 
     def scale(shape: tuple[int, ...]) -> float:
@@ -219,28 +223,37 @@ def scale_by_muon(
 
     def init_fn(params):
         check_matrices(params)
-        stored = lambda p: accumulator_dtype(jnp.result_type(p), mu_dtype)
-        mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=stored(p)), params)
+        stored = lambda p: accumulator_dtype(jnp.result_type(p), float_mu)
+        mu = jax.tree.map(lambda p: zeros(jnp.zeros_like(p, dtype=stored(p)), mu_dtype, signed=True), params)
         rms = jax.tree.map(lambda p: jnp.zeros([], jnp.float32) if is_trainable(p) else None, params)
         return ScaleByMuonState(jnp.zeros([], jnp.int32), mu, rms)
 
     def update_fn(updates, state, params=None):
         del params
         check_state_type(state, ScaleByMuonState, "scale_by_muon")
-        check_tree_matches(updates, state.mu, piece="scale_by_muon", against="the state's momentum",
-                           expected_dtype=lambda dtype: accumulator_dtype(dtype, mu_dtype))
+        if storage_spec(mu_dtype) is None:
+            check_tree_matches(updates, state.mu, piece="scale_by_muon", against="the state's momentum",
+                               expected_dtype=lambda dtype: accumulator_dtype(dtype, mu_dtype))
+        else:  # 8-bit: compare with the state these updates would start from
+            check_tree_matches(updates, updates, piece="scale_by_muon")
+            like_param = lambda u: jax.ShapeDtypeStruct(jnp.shape(u), leaf_dtype(u) if is_trainable(u) else jnp.bool_)
+            expected = jax.eval_shape(lambda u: init_fn(u).mu, jax.tree.map(like_param, updates))
+            check_tree_matches(state.mu, expected, piece="scale_by_muon", what="the momentum in the state",
+                               against="the momentum these updates need")
 
         def leaf(g, m, previous):
-            if not is_trainable(m):
+            if not is_quantized(m) and not is_trainable(m):
                 return frozen_update(g, m), m, previous
-            dtype = compute_dtype(m.dtype)
+            m_wide = load(m)  # 8-bit: float32
+            dtype = compute_dtype(m_wide.dtype)
             g32 = g.astype(dtype)
-            m_new = lerp(m.astype(dtype), g32, jnp.asarray(rate, dtype))
+            m_new = lerp(m_wide.astype(dtype), g32, jnp.asarray(rate, dtype))
             blended = lerp(g32, m_new, jnp.asarray(momentum, dtype)) if nesterov else m_new
             ortho = newton_schulz(blended, ns_coefficients, ns_steps, eps, ns_dtype).astype(dtype)
             u = jnp.asarray(scale(g.shape), dtype) * ortho
             rms = jnp.sqrt(jnp.mean(jnp.square(u.astype(jnp.float32)))) if u.size else jnp.float32(0)
-            return u.astype(g.dtype), m_new.astype(m.dtype), overwrite(previous, rms)
+            kept = store(m_new, m) if is_quantized(m) else m_new.astype(m.dtype)
+            return u.astype(g.dtype), kept, overwrite(previous, rms)
 
         treedef = jax.tree.structure(updates)
         trees = (updates, state.mu, state.update_rms)

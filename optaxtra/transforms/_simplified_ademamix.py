@@ -10,9 +10,11 @@ import optax
 
 from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve, resolve_decay
-from .._leaves import accumulator_dtype, frozen_update, is_trainable, second_moment_dtype
+from .._leaves import accumulator_dtype, frozen_update, is_trainable, leaf_dtype, second_moment_dtype
 from .._tree_checks import check_state_type, check_tree_matches
-from .._validation import check_dtype, check_real
+from .._quantization import is_quantized
+from .._quantized_storage import check_state_dtype, float_dtype, load, storage_spec, store, zeros
+from .._validation import check_real
 from .._xla import increment, overwrite
 from ..schedules._ademamix import HalfLifeWarmup, resolve_beta
 from ._moments import adaptive_step
@@ -67,6 +69,8 @@ def scale_by_simplified_ademamix(
       eps: added to ``sqrt(v_hat)``, >= 0.
       mu_dtype: storage dtype of ``m``; None keeps the params' dtype (float32
         for float16 leaves, where a sum of 100 gradients could overflow).
+        ``jnp.int8`` (or ``blockwise_int8(...)``) stores ``m`` and ``v``
+        block-wise in 8 bits.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleBySimplifiedAdemamixState``.
@@ -92,41 +96,56 @@ def scale_by_simplified_ademamix(
     check_real("b2", b2, 0.0, 1.0, high_open=True)
     check_real("alpha", alpha, 0.0)
     check_real("eps", eps, 0.0)
-    check_dtype("mu_dtype", mu_dtype)
+    check_state_dtype("mu_dtype", mu_dtype)
+    eight_bit = storage_spec(mu_dtype) is not None  # 8-bit: m and v
+    float_mu = float_dtype(mu_dtype)
 
     def init_fn(params):
         params = jax.tree.map(jnp.asarray, params)
-        mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=accumulator_dtype(p.dtype, mu_dtype)), params)
-        nu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=second_moment_dtype(p.dtype, mu_dtype)), params)
+        sum_zeros = lambda p: jnp.zeros_like(p, dtype=accumulator_dtype(p.dtype, float_mu))
+        square_zeros = lambda p: jnp.zeros_like(p, dtype=second_moment_dtype(p.dtype, float_mu))
+        mu = jax.tree.map(lambda p: zeros(sum_zeros(p), mu_dtype, signed=True), params)
+        nu = jax.tree.map(lambda p: zeros(square_zeros(p), mu_dtype, signed=False), params)
         return ScaleBySimplifiedAdemamixState(jnp.zeros([], jnp.int32), mu, nu, jnp.zeros([], jnp.float32))
 
     def update_fn(updates, state, params=None):
         del params
         piece = "scale_by_simplified_ademamix"
         check_state_type(state, ScaleBySimplifiedAdemamixState, piece)
-        check_tree_matches(
-            updates, state.mu, piece=piece, against="the optimizer state's momentum",
-            expected_dtype=lambda dtype: accumulator_dtype(dtype, mu_dtype),
-        )
-        check_tree_matches(
-            updates, state.nu, piece=piece, against="the second moments in the state",
-            expected_dtype=lambda dtype: second_moment_dtype(dtype, mu_dtype),
-        )
+        if eight_bit:  # compare with the state these updates would start from
+            check_tree_matches(updates, updates, piece=piece)
+            like_param = lambda u: jax.ShapeDtypeStruct(jnp.shape(u), leaf_dtype(u) if is_trainable(u) else jnp.bool_)
+            expected = jax.eval_shape(init_fn, jax.tree.map(like_param, updates))
+            check_tree_matches(state.mu, expected.mu, piece=piece, what="the momentum in the state",
+                               against="the momentum these updates need")
+            check_tree_matches(state.nu, expected.nu, piece=piece, what="the second moments in the state",
+                               against="those these updates need")
+        else:
+            check_tree_matches(
+                updates, state.mu, piece=piece, against="the optimizer state's momentum",
+                expected_dtype=lambda dtype: accumulator_dtype(dtype, mu_dtype),
+            )
+            check_tree_matches(
+                updates, state.nu, piece=piece, against="the second moments in the state",
+                expected_dtype=lambda dtype: second_moment_dtype(dtype, mu_dtype),
+            )
         step = increment(state.count)
         b1_t, b2_t = resolve_beta(b1, state.count), resolve_decay(b2, state.count)
         alpha_t, eps_t = resolve(alpha, state.count), resolve(eps, state.count)
         correction = b2_t.debias(step)
 
         def leaf(g, m, v):
-            if not is_trainable(m):
+            if not is_quantized(m) and not is_trainable(m):
                 return m, v, frozen_update(g, m)
             dtype = compute_dtype(g.dtype)
             real = jnp.finfo(dtype).dtype
             g_c = g.astype(dtype)
-            m_new = b1_t.rate.astype(dtype) * m.astype(dtype) + g_c
-            v_new = b2_t.rate.astype(real) * v.astype(real) + b2_t.complement.astype(real) * abs_squared(g_c)
+            m_new = b1_t.rate.astype(dtype) * load(m).astype(dtype) + g_c
+            v_new = b2_t.rate.astype(real) * load(v).astype(real) + b2_t.complement.astype(real) * abs_squared(g_c)
             direction = adaptive_step(m_new + alpha_t.astype(dtype) * g_c, v_new / correction.astype(real), eps_t, None)
-            return m_new.astype(m.dtype), v_new.astype(v.dtype), direction.astype(g.dtype)
+            # 8-bit: the step uses the values just computed, and stores them quantized.
+            kept = lambda new, old: store(new, old) if is_quantized(old) else new.astype(old.dtype)
+            return kept(m_new, m), kept(v_new, v), direction.astype(g.dtype)
 
         results = jax.tree.map(leaf, updates, state.mu, state.nu)
         treedef = jax.tree.structure(updates)
