@@ -34,9 +34,10 @@ from ._quantization import (
     is_quantized,
     quantize_blockwise,
 )
+from ._leaves import is_trainable, leaf_dtype
 from ._validation import check_dtype, check_int, check_nu_dtype
 
-__all__ = ["BlockwiseInt8", "blockwise_int8", "check_state_dtype", "float_dtype", "load", "store", "zeros"]
+__all__ = ["BlockwiseInt8", "blockwise_int8", "check_state_dtype", "float_dtype", "init_shapes", "load", "store", "zeros"]
 
 _EIGHT_BIT = (np.dtype(np.int8), np.dtype(np.uint8))
 
@@ -156,3 +157,13 @@ def store(new: jax.Array, old: Any) -> Any:
 def quantized_leaves(tree: Any) -> list[QuantizedArray]:
     """The 8-bit leaves of a state tree, in order."""
     return [leaf for leaf in jax.tree.leaves(tree, is_leaf=is_quantized) if is_quantized(leaf)]
+
+
+def init_shapes(init_fn: Any, updates: Any) -> Any:
+    """The shapes ``init_fn`` gives a state for params like ``updates``: what an 8-bit state must match.
+
+    An 8-bit leaf's codes and ``absmax`` are not shaped like its update, so a
+    piece checks its stored state against this instead of against ``updates``.
+    """
+    like_param = lambda u: jax.ShapeDtypeStruct(jnp.shape(u), leaf_dtype(u) if is_trainable(u) else jnp.bool_)
+    return jax.eval_shape(init_fn, jax.tree.map(like_param, updates))

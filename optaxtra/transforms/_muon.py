@@ -11,10 +11,10 @@ import optax
 
 from .._diagnostics import register_diagnostics, spread
 from .._hyperparams import compute_dtype
-from .._leaves import accumulator_dtype, frozen_update, is_trainable, leaf_dtype
-from .._tree_checks import check_state_type, check_tree_matches
+from .._leaves import accumulator_dtype, frozen_update, is_trainable
 from .._quantization import is_quantized
-from .._quantized_storage import check_state_dtype, float_dtype, load, storage_spec, store, zeros
+from .._quantized_storage import check_state_dtype, float_dtype, init_shapes, load, storage_spec, store, zeros
+from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_bool, check_choice, check_dtype, check_int, check_real
 from .._xla import increment, overwrite
 from ._schedule_free import lerp
@@ -236,8 +236,7 @@ def scale_by_muon(
                                expected_dtype=lambda dtype: accumulator_dtype(dtype, mu_dtype))
         else:  # 8-bit: compare with the state these updates would start from
             check_tree_matches(updates, updates, piece="scale_by_muon")
-            like_param = lambda u: jax.ShapeDtypeStruct(jnp.shape(u), leaf_dtype(u) if is_trainable(u) else jnp.bool_)
-            expected = jax.eval_shape(lambda u: init_fn(u).mu, jax.tree.map(like_param, updates))
+            expected = init_shapes(init_fn, updates).mu
             check_tree_matches(state.mu, expected, piece="scale_by_muon", what="the momentum in the state",
                                against="the momentum these updates need")
 

@@ -10,10 +10,10 @@ import optax
 
 from .._diagnostics import register_diagnostics
 from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve, resolve_decay
-from .._leaves import accumulator_dtype, frozen_update, is_trainable, leaf_dtype, second_moment_dtype
-from .._tree_checks import check_state_type, check_tree_matches
+from .._leaves import accumulator_dtype, frozen_update, is_trainable, second_moment_dtype
 from .._quantization import is_quantized
-from .._quantized_storage import check_state_dtype, float_dtype, load, storage_spec, store, zeros
+from .._quantized_storage import check_state_dtype, float_dtype, init_shapes, load, storage_spec, store, zeros
+from .._tree_checks import check_state_type, check_tree_matches
 from .._validation import check_real
 from .._xla import increment, overwrite
 from ..schedules._ademamix import HalfLifeWarmup, resolve_beta
@@ -114,8 +114,7 @@ def scale_by_simplified_ademamix(
         check_state_type(state, ScaleBySimplifiedAdemamixState, piece)
         if eight_bit:  # compare with the state these updates would start from
             check_tree_matches(updates, updates, piece=piece)
-            like_param = lambda u: jax.ShapeDtypeStruct(jnp.shape(u), leaf_dtype(u) if is_trainable(u) else jnp.bool_)
-            expected = jax.eval_shape(init_fn, jax.tree.map(like_param, updates))
+            expected = init_shapes(init_fn, updates)
             check_tree_matches(state.mu, expected.mu, piece=piece, what="the momentum in the state",
                                against="the momentum these updates need")
             check_tree_matches(state.nu, expected.nu, piece=piece, what="the second moments in the state",
