@@ -1,7 +1,7 @@
 """``optaxtra compare``: arguments, bad input, output files, divergence, experiments.
 
-Runs in-process through ``main(argv)`` (one subprocess checks ``python -m
-optaxtra``), on a tiny least-squares task in ``tests/_user_tasks.py`` (passed
+Runs in-process through ``main(argv)`` (two subprocesses check ``python -m
+optaxtra``, one of them its host devices), on a tiny least-squares task in ``tests/_user_tasks.py`` (passed
 as a user's ``file.py:function``), so that the whole file takes seconds of
 compilation rather than minutes.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +20,14 @@ import pytest
 
 from optaxtra.compare.cli import _runner
 from optaxtra.compare.cli._engine import SweepResult, _grid
+from optaxtra.compare.cli._layout import run_layout
 from optaxtra.compare.cli._experiments import EXPERIMENTS
 from optaxtra.compare.cli.experiments import _common
 from optaxtra.compare.cli.experiments._common import combine
 from optaxtra.compare.cli.main import build_parser, main
 
 USER_TASKS = Path(__file__).with_name("_user_tasks.py")  # a user's file.py:function module
+ROOT = Path(__file__).resolve().parents[1]
 
 
 
@@ -81,6 +84,9 @@ def test_help_lists_every_name(capsys):
         (("compare", "--lrs", "1e-3,,1e-2"), "--lrs: empty item in '1e-3,,1e-2'"),
         (("compare", "--optimizers", "adam,"), "--optimizers: empty item"),
         (("compare", "--seeds", "0,,2"), "--seeds: empty item"),
+        (("compare", "--cpu-devices", "0"), "--cpu-devices: must be a positive integer"),
+        # conftest.py started JAX with one host device; the count is fixed from then on.
+        (("compare", "--cpu-devices", "3"), "--cpu-devices 3: JAX already started in this process with 1 host"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(argv, message, capsys, tmp_path):
@@ -170,6 +176,46 @@ def test_module_entry_point_reports_bad_input_without_traceback():
     assert done.returncode == 2
     assert "--steps: must be a positive integer" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_command_splits_the_cpu_into_devices(tmp_path):
+    """A fresh process: ``--cpu-devices 3`` gives JAX 3 host devices, and a sweep's 3 runs take one each."""
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "optaxtra", "compare", "--task", f"{USER_TASKS}:regression", "--optimizers", "sgd",
+            "--lrs", "0.01,0.02,0.05", "--seeds", "1", "--steps", "4", "--cpu-devices", "3", "--out", str(out)]
+    env = {key: value for key, value in os.environ.items() if key not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["machine"]["devices"] == ["cpu:0", "cpu:1", "cpu:2"]
+    assert {run["devices"] for run in results["runs"]} == {run_layout(3, 3)[0]} == {3}
+
+
+@pytest.mark.parametrize(
+    "requested, xla_flags, jax_started, asked",
+    [
+        (None, "", False, "cores"),  # the default: one host device per core
+        (None, "--xla_force_host_platform_device_count=4", False, None),  # the user's count is kept
+        (None, "", True, "cores"),  # JAX already runs (main called in-process): its devices are used
+        (3, "--xla_force_host_platform_device_count=4", False, 3),  # the option wins over the flag
+    ],
+)
+def test_the_host_device_count_the_command_asks_for(requested, xla_flags, jax_started, asked, monkeypatch):
+    """``configure_cpu_devices`` against a stand-in for ``jax.config.update`` (this process's JAX has started)."""
+    from optaxtra.compare.cli import _devices
+
+    calls = []
+
+    def update(name, value):
+        calls.append((name, value))
+        if jax_started:
+            raise RuntimeError("jax_num_cpu_devices config should be updated before backends are initialized")
+
+    monkeypatch.setattr(_devices.jax.config, "update", update)
+    monkeypatch.setenv("XLA_FLAGS", xla_flags)
+    _devices.configure_cpu_devices(requested)
+    expected = {"cores": _devices.cores(), None: None}.get(asked, asked)
+    assert calls == ([] if expected is None else [("jax_num_cpu_devices", expected)])
 
 
 def test_tiny_digits_run_writes_json_csv_png(tmp_path, capsys):

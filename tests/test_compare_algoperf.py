@@ -15,11 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from optaxtra.compare import Task, check_task
+from optaxtra.compare import Task, check_task, reference_target, time_to_target
 from optaxtra.compare.cli._algoperf import algoperf_report, median_time, seed_times
 from optaxtra.compare.cli._profile import performance_ratios, profile, profile_score
-from optaxtra.compare.cli._targets import reference_target
-from optaxtra.compare.cli._time_to_target import time_to_target
 from optaxtra.compare.cli._trials import sample_trials, tuned_hyperparameters
 from optaxtra.compare.cli.main import main
 

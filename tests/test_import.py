@@ -106,5 +106,6 @@ def test_the_tasks_live_in_optaxtra_compare():
     import optaxtra.compare
 
     assert sorted(optaxtra.compare.__all__) == [
-        "Task", "charlm_task", "check_task", "digits_task", "frequency_baseline", "mnist1d_task"]
+        "Task", "charlm_task", "check_task", "digits_task", "frequency_baseline", "mnist1d_task", "reference_target",
+        "time_to_target"]
     assert not any(hasattr(optaxtra, name) for name in optaxtra.compare.__all__)

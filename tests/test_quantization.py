@@ -340,6 +340,18 @@ def test_a_non_finite_gradient_shows_in_the_update():
     assert np.isnan(np.asarray(updates["w"])[:2]).all() and np.isfinite(np.asarray(updates["w"])[2:]).all()
 
 
+@pytest.mark.parametrize(
+    "make", [optaxtra.scale_by_lion, optaxtra.scale_by_simplified_ademamix, optaxtra.scale_by_muon],
+    ids=["lion", "simplified_ademamix", "muon"],
+)
+def test_an_8bit_state_of_other_params_is_refused(make):
+    """Codes and ``absmax`` are not shaped like the update: the check is against a fresh state's shapes."""
+    tx = make(mu_dtype=EIGHT_BIT)
+    state = tx.init({"w": jnp.zeros((64, 128))})
+    with pytest.raises(ValueError, match="the momentum in the state"):
+        tx.update({"w": jnp.ones((64, 256))}, state, {"w": jnp.zeros((64, 256))})
+
+
 def test_bad_requests_are_refused_at_construction():
     with pytest.raises(ValueError, match="block_size must be a power of two"):
         optaxtra.blockwise_int8(block_size=1000)

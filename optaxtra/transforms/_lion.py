@@ -12,7 +12,7 @@ from .._hyperparams import ScalarOrSchedule, compute_dtype, resolve_decay
 from .._leaves import first_moment_dtype, frozen_update, is_trainable
 from .._tree_checks import check_state_type, check_tree_matches
 from .._quantization import is_quantized
-from .._quantized_storage import check_state_dtype, float_dtype, load, storage_spec, store, zeros
+from .._quantized_storage import check_state_dtype, float_dtype, init_shapes, load, storage_spec, store, zeros
 from .._validation import check_real
 from .._xla import increment
 
@@ -113,7 +113,7 @@ def scale_by_lion(
             )
         else:  # 8-bit: compare with the state these updates would start from
             check_tree_matches(updates, updates, piece="scale_by_lion")
-            expected = jax.eval_shape(lambda u: init_fn(u).mu, updates)
+            expected = init_shapes(init_fn, updates).mu
             check_tree_matches(state.mu, expected, piece="scale_by_lion", what="the momentum in the state",
                                against="the momentum these updates need")
         b1_t, b2_t = resolve_decay(b1, state.count), resolve_decay(b2, state.count)

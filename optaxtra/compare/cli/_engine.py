@@ -6,6 +6,8 @@ the runs inside a ``lax.scan`` over the steps, the optimizer built inside the
 vmapped step from traced hyperparameters. Seed ``s`` fixes the initial
 parameters and the sequence of batches, for every optimizer and setting, so
 runs with the same seed are paired.
+
+The runs are split over the local devices (``_layout``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from optaxtra import ScheduleFreeState, schedule_free_eval_params
 from optaxtra._trees import find_states
 
 from ..tasks._interface import Task
+from ._layout import run_layout, spread_runs
 
 __all__ = ["Sweep", "SweepResult", "initial_params", "run_sweep"]
 
@@ -50,7 +53,10 @@ class Sweep(NamedTuple):
 
 
 class SweepResult(NamedTuple):
-    """What a sweep measured, one row per run (setting-major, then seed)."""
+    """What a sweep measured, one row per run (setting-major, then seed).
+
+    ``devices`` is how many devices the runs were split over (``run_layout``).
+    """
 
     task: str
     optimizer: str
@@ -65,6 +71,7 @@ class SweepResult(NamedTuple):
     final_train_accuracy: np.ndarray
     compile_seconds: float
     run_seconds: float
+    devices: int = 1
 
 
 def _grid(sweep: Sweep, seeds: Sequence[int]) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -169,6 +176,7 @@ def run_sweep(
     initial=None,
     on_compiled: Callable[[], None] | None = None,
     on_step: Callable[[int], None] | None = None,
+    devices: Sequence[jax.Device] | None = None,
 ) -> SweepResult:
     """Trains every (setting, seed) of ``sweep`` on ``task`` in one compiled program.
 
@@ -183,6 +191,8 @@ def run_sweep(
       on_compiled: called once compilation has finished.
       on_step: called from the running program with the step reached, at
         every checkpoint (for a progress bar).
+      devices: the devices the runs are split over (``run_layout``);
+        ``None``: every local device of JAX's default backend.
 
     Returns:
       A ``SweepResult``. Diverged runs hold NaN or inf; nothing is filtered.
@@ -195,7 +205,10 @@ def run_sweep(
     settings_count = len(run_seeds) // len(seeds)
     params = jax.tree.map(lambda leaf: jnp.tile(leaf, (settings_count,) + (1,) * (leaf.ndim - 1)), initial)
     hyperparams = {name: jnp.asarray(values, jnp.float32) for name, values in settings.items()}
-    arguments = (params, hyperparams, jnp.asarray(run_seeds))
+    devices = jax.local_devices() if devices is None else list(devices)
+    runs = len(run_seeds)
+    used, padded = run_layout(runs, len(devices))
+    arguments = spread_runs((params, hyperparams, jnp.asarray(run_seeds)), devices[:used], padded)
     started = time.perf_counter()
     compiled = program.lower(*arguments).compile()
     compiled_at = time.perf_counter()
@@ -204,6 +217,8 @@ def run_sweep(
     outputs = jax.block_until_ready(compiled(*arguments))
     finished = time.perf_counter()
     losses, before, val_loss, val_acc, final = jax.tree.map(np.asarray, outputs)
+    losses, val_loss, val_acc = losses[:, :runs], val_loss[:, :runs], val_acc[:, :runs]  # Padding dropped.
+    before, final = jax.tree.map(lambda values: values[:runs], (before, final))
     done = np.arange(1, steps + 1)
     checkpoints = (done % eval_every == 0) | (done == steps)
     return SweepResult(
@@ -220,4 +235,5 @@ def run_sweep(
         final_train_accuracy=final[1],
         compile_seconds=compiled_at - started,
         run_seconds=finished - compiled_at,
+        devices=used,
     )

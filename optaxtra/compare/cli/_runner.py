@@ -117,6 +117,7 @@ def run_jobs(
             timing = {
                 "compile_seconds": round(result.compile_seconds, 2),
                 "run_seconds": round(result.run_seconds, 2),
+                "devices": result.devices,
             }
             records.extend(
                 records_from(

@@ -19,6 +19,7 @@ from rich.console import Console
 from optaxtra import OPTIMIZERS, __version__
 
 from ._compare import run_compare
+from ._devices import configure_cpu_devices
 from ._errors import UsageError
 from ._experiments import EXPERIMENTS, run_experiment
 from ._loading import TASKS
@@ -140,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--experiment", metavar="NAME", help="re-run a paper's claim: " + ", ".join(EXPERIMENTS)
     )
     compare.add_argument(
+        "--cpu-devices", type=_positive_int, metavar="N",
+        help="host devices each sweep's runs are split over, on the CPU (default: one per core)",
+    )
+    compare.add_argument(
         "--out", type=Path, default=Path("optaxtra-compare"), metavar="DIR", help="output directory"
     )
     return parser
@@ -180,6 +185,7 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.experiment is not None and args.trials is not None:
         raise UsageError("--trials applies to the comparison; an --experiment runs its own settings.")
     _prepare_out(args.out)
+    configure_cpu_devices(args.cpu_devices)
     output = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
     progress = Console(stderr=True)
     started = time.perf_counter()
@@ -193,7 +199,7 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 VALUE_OPTIONS = frozenset(
     ("--task", "--optimizers", "--lrs", "--seeds", "--steps", "--batch-size", "--warmup", "--target-loss",
-     "--experiment", "--out", "--validation-target", "--trials", "--trials-seed")
+     "--experiment", "--out", "--validation-target", "--trials", "--trials-seed", "--cpu-devices")
 )
 
 
