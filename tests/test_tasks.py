@@ -16,31 +16,10 @@ import optax
 import pytest
 
 import optaxtra
-from optaxtra.compare import Task, charlm_task, check_task, digits_task
+from optaxtra.compare import charlm_task, check_task, digits_task
 from optaxtra.compare.cli._engine import Sweep, run_sweep
 from optaxtra.compare.tasks._charlm import pydoc_text
-
-
-def regression() -> Task:
-    x = jax.random.normal(jax.random.key(0), (96, 4))
-    y = x @ jnp.array([1.0, -2.0, 0.5, 3.0])
-
-    def loss(w, batch):
-        inputs, targets = batch
-        return jnp.mean((inputs @ w - targets) ** 2)
-
-    def sample_batch(key, batch_size):
-        index = jax.random.randint(key, (batch_size,), 0, 64)
-        return x[index], y[index]
-
-    return Task(
-        name="regression",
-        init_params=lambda key: jax.random.normal(key, (4,)),
-        loss=loss,
-        sample_batch=sample_batch,
-        validation=(x[64:], y[64:]),
-        train_eval=(x[:64], y[:64]),
-    )
+from tests._user_tasks import regression
 
 
 def adam_sweep(rates):
